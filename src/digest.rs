@@ -1,0 +1,230 @@
+//! Hashing and the content digest.
+//!
+//! A root's digest is the SHA-256 of its manifest: one line per regular file, exactly as GNU
+//! `sha256sum` (coreutils 9.1) prints it, sorted by path bytes. So `sha256sum -c --strict` run
+//! from the root accepts the manifest, and `sha256sum` of the manifest is the root digest. The
+//! state digest, which targets acknowledge, combines the roots in the order they were given.
+
+use sha2::{Digest as _, Sha256};
+use std::io::{self, Read};
+
+/// A SHA-256 value.
+pub type Hash = [u8; 32];
+
+/// Stands in for the hash of a file (or directory) that could not be read. It is a well-formed
+/// manifest line, so the file stays listed, fixing it is a change, and `sha256sum -c` reports it
+/// as FAILED: what cannot be read cannot be verified.
+pub const UNREADABLE: Hash = [0; 32];
+
+/// Bytes read per `read(2)`; the one buffer is reused for every file.
+pub const BUF_SIZE: usize = 64 * 1024;
+
+/// One manifest line: a file's path relative to its root and the hash of its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub path: Vec<u8>,
+    pub hash: Hash,
+}
+
+/// The scanned content of one root: its entries sorted by path bytes, and their digest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub entries: Vec<Entry>,
+    pub digest: Hash,
+}
+
+impl Manifest {
+    /// Sorts the entries and computes the digest.
+    pub fn new(mut entries: Vec<Entry>) -> Manifest {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        let mut hasher = Sha256::new();
+        let mut line = Vec::with_capacity(128);
+        for e in &entries {
+            line.clear();
+            write_line(&mut line, &e.hash, &e.path);
+            hasher.update(&line);
+        }
+        Manifest {
+            entries,
+            digest: hasher.finalize().into(),
+        }
+    }
+
+    /// The manifest text, as `sha256sum` prints it.
+    pub fn text(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in &self.entries {
+            write_line(&mut out, &e.hash, &e.path);
+        }
+        out
+    }
+}
+
+/// Appends `<hex>  <path>\n`, escaped as GNU sha256sum does: a name holding `\`, newline or
+/// carriage return gets a leading `\` on the line and those bytes are written `\\`, `\n`, `\r`.
+pub fn write_line(out: &mut Vec<u8>, hash: &Hash, path: &[u8]) {
+    let escape = path.iter().any(|b| matches!(b, b'\\' | b'\n' | b'\r'));
+    if escape {
+        out.push(b'\\');
+    }
+    out.extend_from_slice(hex(hash).as_bytes());
+    out.extend_from_slice(b"  ");
+    for &b in path {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'\n');
+}
+
+/// The digest targets acknowledge: with one root, that root's digest; with several, the SHA-256
+/// of `<root digest>  <root as given>\n` per root, in the order given.
+pub fn state_digest(roots: &[(&[u8], &Manifest)]) -> Hash {
+    match roots {
+        [(_, only)] => only.digest,
+        _ => {
+            let mut text = Vec::new();
+            for (name, m) in roots {
+                write_line(&mut text, &m.digest, name);
+            }
+            Sha256::digest(&text).into()
+        }
+    }
+}
+
+/// Lower-case hex, as sha256sum prints it.
+pub fn hex(hash: &Hash) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(64);
+    for b in hash {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The first 12 hex digits, for logs.
+pub fn short(hash: &Hash) -> String {
+    let mut h = hex(hash);
+    h.truncate(12);
+    h
+}
+
+/// Streams a reader through SHA-256 with one reused buffer, so memory never grows with file size.
+pub struct Hasher {
+    buf: Vec<u8>,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher {
+            buf: vec![0; BUF_SIZE],
+        }
+    }
+}
+
+impl Hasher {
+    pub fn hash(&mut self, r: &mut impl Read) -> io::Result<Hash> {
+        let mut sha = Sha256::new();
+        loop {
+            match r.read(&mut self.buf) {
+                Ok(0) => return Ok(sha.finalize().into()),
+                Ok(n) => sha.update(&self.buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(data: &[u8]) -> Hash {
+        Hasher::default().hash(&mut &data[..]).unwrap()
+    }
+
+    fn entry(path: &[u8], data: &[u8]) -> Entry {
+        Entry {
+            path: path.to_vec(),
+            hash: h(data),
+        }
+    }
+
+    #[test]
+    fn hashes_known_vectors() {
+        assert_eq!(
+            hex(&h(b"")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hex(&h(b"abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // Longer than the buffer, so several reads feed one hash.
+        let big = vec![b'x'; BUF_SIZE * 2 + 7];
+        assert_eq!(h(&big), <[u8; 32]>::from(Sha256::digest(&big)));
+    }
+
+    // Printed by GNU coreutils 9.1 `sha256sum *` in a directory holding these four files.
+    #[test]
+    fn manifest_matches_sha256sum_escaping() {
+        let m = Manifest::new(vec![
+            entry(b"plain", b"d"),
+            entry(b"new\nline", b"b"),
+            entry(b"cr\rx", b"c"),
+            entry(b"back\\slash", b"a"),
+        ]);
+        let want = "\\ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb  back\\\\slash\n\
+                    \\2e7d2c03a9507ae265ecf5b5356885a53393a2029d241394997265a1a25aefc6  cr\\rx\n\
+                    \\3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d  new\\nline\n\
+                    18ac3e7343f016890c510e93f935261169d9e3f565436429830faf0934f4f8e4  plain\n";
+        assert_eq!(String::from_utf8(m.text()).unwrap(), want);
+        assert_eq!(m.digest, <[u8; 32]>::from(Sha256::digest(want.as_bytes())));
+    }
+
+    #[test]
+    fn sorts_by_path_bytes() {
+        // '.' (0x2e) sorts before '/' (0x2f), as `LC_ALL=C sort` does.
+        let m = Manifest::new(vec![entry(b"a/b", b"1"), entry(b"a.txt", b"2")]);
+        let paths: Vec<_> = m.entries.iter().map(|e| e.path.clone()).collect();
+        assert_eq!(paths, vec![b"a.txt".to_vec(), b"a/b".to_vec()]);
+    }
+
+    #[test]
+    fn empty_root_is_the_hash_of_nothing() {
+        assert_eq!(Manifest::new(vec![]).digest, h(b""));
+    }
+
+    #[test]
+    fn unreadable_marker_is_a_well_formed_line() {
+        let mut line = Vec::new();
+        write_line(&mut line, &UNREADABLE, b"secret.key");
+        assert_eq!(line, format!("{}  secret.key\n", "0".repeat(64)).into_bytes());
+    }
+
+    #[test]
+    fn state_digest_of_one_root_is_its_digest() {
+        let m = Manifest::new(vec![entry(b"a", b"1")]);
+        assert_eq!(state_digest(&[(b"/etc/x", &m)]), m.digest);
+    }
+
+    #[test]
+    fn state_digest_of_several_roots_follows_their_order() {
+        let a = Manifest::new(vec![entry(b"a", b"1")]);
+        let b = Manifest::new(vec![entry(b"b", b"2")]);
+        let text = format!("{}  /r/a\n{}  /r/b\n", hex(&a.digest), hex(&b.digest));
+        let ab = state_digest(&[(b"/r/a", &a), (b"/r/b", &b)]);
+        assert_eq!(ab, <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
+        assert_ne!(ab, state_digest(&[(b"/r/b", &b), (b"/r/a", &a)]));
+    }
+
+    #[test]
+    fn short_is_twelve_hex_digits() {
+        assert_eq!(short(&h(b"abc")), "ba7816bf8f01");
+    }
+}

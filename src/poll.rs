@@ -1,0 +1,611 @@
+//! The poll loop and the pending state: scan, compare, deliver, sleep, in one thread.
+//!
+//! Every target remembers the state digest it last acknowledged; a change is pending for a target
+//! until it acknowledges the current one. Failed attempts are retried on a capped exponential
+//! backoff forever; a newer change replaces the pending one and resets the backoff; a target
+//! that succeeded is never sent the same change again because another failed. The clock and the
+//! scanner are parameters, so unit tests drive the loop without sleeping.
+
+use crate::cli::{format_duration, VERSION};
+use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
+use crate::log;
+use std::time::{Duration, Instant};
+
+pub trait Clock {
+    fn now(&self) -> Instant;
+    fn sleep(&self, d: Duration);
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d)
+    }
+}
+
+/// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
+pub trait Deliver {
+    fn name(&self) -> &str;
+    fn deliver(&mut self, digest: &str) -> Result<String, String>;
+}
+
+pub struct Settings {
+    pub interval: Duration,
+    pub retry_interval: Duration,
+    pub max_backoff: Duration,
+    pub settle: Duration,
+    pub reload_on_start: bool,
+}
+
+struct TargetState<T> {
+    target: T,
+    acked: Option<Hash>,
+    backoff: Duration,
+    next_attempt: Instant,
+    failures: u32,
+}
+
+struct State {
+    manifests: Vec<Manifest>,
+    digest: Hash,
+}
+
+/// A change seen but not yet settled (`--settle`).
+struct Settling {
+    candidate: Hash,
+    since: Instant,
+}
+
+pub struct Poller<C, S, T> {
+    clock: C,
+    scan: S,
+    labels: Vec<Vec<u8>>,
+    targets: Vec<TargetState<T>>,
+    settings: Settings,
+    current: Option<State>,
+    settling: Option<Settling>,
+    next_scan: Instant,
+    rng: u64,
+}
+
+impl<C, S, T> Poller<C, S, T>
+where
+    C: Clock,
+    S: FnMut() -> Result<Vec<Manifest>, String>,
+    T: Deliver,
+{
+    /// `labels` name the roots, in the order `scan` returns them.
+    pub fn new(clock: C, scan: S, labels: Vec<Vec<u8>>, targets: Vec<T>, settings: Settings) -> Self {
+        let now = clock.now();
+        let targets = targets
+            .into_iter()
+            .map(|target| TargetState {
+                target,
+                acked: None,
+                backoff: settings.retry_interval,
+                next_attempt: now,
+                failures: 0,
+            })
+            .collect();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
+        Poller {
+            clock,
+            scan,
+            labels,
+            targets,
+            settings,
+            current: None,
+            settling: None,
+            next_scan: now,
+            rng: seed | 1,
+        }
+    }
+
+    /// Runs forever; the process ends through a signal.
+    pub fn run(&mut self) -> ! {
+        loop {
+            let wake = self.tick();
+            let now = self.clock.now();
+            if wake > now {
+                self.clock.sleep(wake - now);
+            }
+            // As PID 1 we inherit orphans: reap them so no zombies accumulate.
+            crate::process::reap(0);
+        }
+    }
+
+    /// Does whatever is due now; returns when something is due next.
+    pub fn tick(&mut self) -> Instant {
+        if self.clock.now() >= self.next_scan {
+            self.poll();
+        }
+        self.deliver();
+        self.targets
+            .iter()
+            .filter(|t| self.is_pending(t))
+            .map(|t| t.next_attempt)
+            .fold(self.next_scan, Instant::min)
+    }
+
+    /// The settled state digest, once the first scan succeeded.
+    pub fn digest(&self) -> Option<Hash> {
+        self.current.as_ref().map(|c| c.digest)
+    }
+
+    /// How many targets have not acknowledged the current digest.
+    pub fn pending(&self) -> usize {
+        self.targets.iter().filter(|t| self.is_pending(t)).count()
+    }
+
+    fn is_pending(&self, t: &TargetState<T>) -> bool {
+        self.current.as_ref().is_some_and(|c| t.acked != Some(c.digest))
+    }
+
+    fn poll(&mut self) {
+        let scanned = (self.scan)();
+        let now = self.clock.now();
+        self.next_scan = now + self.settings.interval;
+        let manifests = match scanned {
+            Ok(m) => m,
+            Err(e) => {
+                log::warn("scan failed, keeping the last state", &[("error", &e)]);
+                return;
+            }
+        };
+        let roots: Vec<(&[u8], &Manifest)> =
+            self.labels.iter().map(|l| l.as_slice()).zip(&manifests).collect();
+        let new = State {
+            digest: state_digest(&roots),
+            manifests,
+        };
+        let Some(current) = &self.current else {
+            return self.start(new);
+        };
+        if self.settings.settle.is_zero() {
+            if new.digest != current.digest {
+                self.apply(new, now);
+            }
+            return;
+        }
+        let settle = self.settings.settle;
+        match self.settling.take() {
+            None if new.digest == current.digest => {}
+            None => {
+                log::debug("change seen, waiting for it to settle", &[("digest", &short(&new.digest))]);
+                self.settling = Some(Settling {
+                    candidate: new.digest,
+                    since: now,
+                });
+                self.next_scan = now + settle;
+            }
+            Some(_) if new.digest == current.digest => {
+                log::debug("content is back to the delivered state", &[]);
+            }
+            Some(s) if new.digest == s.candidate || now - s.since >= settle * 10 => self.apply(new, now),
+            Some(s) => {
+                self.settling = Some(Settling {
+                    candidate: new.digest,
+                    since: s.since,
+                });
+                self.next_scan = now + settle;
+            }
+        }
+    }
+
+    fn start(&mut self, new: State) {
+        let names: Vec<&str> = self.targets.iter().map(|t| t.target.name()).collect();
+        log::info(
+            "hashreload started",
+            &[
+                ("version", &VERSION),
+                ("digest", &short(&new.digest)),
+                ("interval", &format_duration(self.settings.interval)),
+                ("targets", &names.join(",")),
+            ],
+        );
+        for (label, m) in self.labels.iter().zip(&new.manifests) {
+            log::info(
+                "watching",
+                &[
+                    ("root", &String::from_utf8_lossy(label)),
+                    ("files", &m.entries.len()),
+                    ("digest", &short(&m.digest)),
+                ],
+            );
+        }
+        if !self.settings.reload_on_start {
+            for t in &mut self.targets {
+                t.acked = Some(new.digest);
+            }
+        }
+        self.current = Some(new);
+    }
+
+    fn apply(&mut self, new: State, now: Instant) {
+        let (mut added, mut changed, mut removed) = (0, 0, 0);
+        if let Some(old) = &self.current {
+            for (o, n) in old.manifests.iter().zip(&new.manifests) {
+                let (a, c, r) = diff(&o.entries, &n.entries);
+                added += a;
+                changed += c;
+                removed += r;
+            }
+            log::info(
+                "content changed",
+                &[
+                    ("old", &short(&old.digest)),
+                    ("new", &short(&new.digest)),
+                    ("added", &added),
+                    ("changed", &changed),
+                    ("removed", &removed),
+                ],
+            );
+        }
+        for t in &mut self.targets {
+            if t.acked != Some(new.digest) {
+                t.backoff = self.settings.retry_interval;
+                t.next_attempt = now;
+            }
+        }
+        self.current = Some(new);
+    }
+
+    fn deliver(&mut self) {
+        let Some(current) = &self.current else { return };
+        let digest = current.digest;
+        let hex = digest::hex(&digest);
+        for i in 0..self.targets.len() {
+            let now = self.clock.now();
+            let t = &mut self.targets[i];
+            if t.acked == Some(digest) || now < t.next_attempt {
+                continue;
+            }
+            let result = t.target.deliver(&hex);
+            let end = self.clock.now();
+            let took = format_duration(end - now);
+            match result {
+                Ok(detail) => {
+                    log::info(
+                        "reload delivered",
+                        &[
+                            ("target", &t.target.name()),
+                            ("result", &detail),
+                            ("duration", &took),
+                            ("digest", &short(&digest)),
+                        ],
+                    );
+                    t.acked = Some(digest);
+                    t.failures = 0;
+                    t.backoff = self.settings.retry_interval;
+                }
+                Err(error) => {
+                    t.failures += 1;
+                    let wait = jitter(&mut self.rng, t.backoff);
+                    t.next_attempt = end + wait;
+                    t.backoff = (t.backoff * 2).min(self.settings.max_backoff);
+                    log::warn(
+                        "reload failed, will retry",
+                        &[
+                            ("target", &t.target.name()),
+                            ("error", &error),
+                            ("duration", &took),
+                            ("digest", &short(&digest)),
+                            ("failures", &t.failures),
+                            ("retry_in", &format_duration(wait)),
+                        ],
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Up to 10% less than `d`, so retries of many sidecars spread out and never exceed the cap.
+fn jitter(rng: &mut u64, d: Duration) -> Duration {
+    // xorshift64: enough to spread retries, and no dependency.
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    d.mul_f64(1.0 - (*rng % 1000) as f64 / 10_000.0)
+}
+
+/// Counts files added, changed and removed between two sorted manifests.
+fn diff(old: &[Entry], new: &[Entry]) -> (usize, usize, usize) {
+    let (mut i, mut j) = (0, 0);
+    let (mut added, mut changed, mut removed) = (0, 0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o.path == n.path => {
+                changed += usize::from(o.hash != n.hash);
+                i += 1;
+                j += 1;
+            }
+            (Some(o), Some(n)) if o.path < n.path => {
+                removed += 1;
+                i += 1;
+            }
+            (Some(_), None) => {
+                removed += 1;
+                i += 1;
+            }
+            _ => {
+                added += 1;
+                j += 1;
+            }
+        }
+    }
+    (added, changed, removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    #[derive(Clone)]
+    struct FakeClock(Rc<Cell<Instant>>);
+    impl Clock for FakeClock {
+        fn now(&self) -> Instant {
+            self.0.get()
+        }
+        fn sleep(&self, d: Duration) {
+            self.0.set(self.0.get() + d)
+        }
+    }
+
+    /// Answers from a script (true = success; success once the script runs out) and records
+    /// every digest it was sent, with the time.
+    struct FakeTarget {
+        name: &'static str,
+        script: Vec<bool>,
+        got: Rc<RefCell<Vec<(Instant, String)>>>,
+        clock: FakeClock,
+    }
+    impl Deliver for FakeTarget {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn deliver(&mut self, digest: &str) -> Result<String, String> {
+            self.got.borrow_mut().push((self.clock.now(), digest.to_string()));
+            let ok = if self.script.is_empty() { true } else { self.script.remove(0) };
+            if ok {
+                Ok("ok".into())
+            } else {
+                Err("HTTP 500".into())
+            }
+        }
+    }
+
+    fn content(s: &str) -> Vec<Manifest> {
+        vec![Manifest::new(vec![Entry {
+            path: b"a".to_vec(),
+            hash: digest::Hasher::default().hash(&mut s.as_bytes()).unwrap(),
+        }])]
+    }
+
+    struct World {
+        clock: FakeClock,
+        files: Rc<RefCell<Option<Vec<Manifest>>>>,
+        got: Vec<Rc<RefCell<Vec<(Instant, String)>>>>,
+        t0: Instant,
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            interval: Duration::from_secs(1),
+            retry_interval: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(8),
+            settle: Duration::ZERO,
+            reload_on_start: false,
+        }
+    }
+
+    type TestPoller = Poller<FakeClock, Box<dyn FnMut() -> Result<Vec<Manifest>, String>>, FakeTarget>;
+
+    fn world(scripts: Vec<Vec<bool>>, settings: Settings) -> (World, TestPoller) {
+        let t0 = Instant::now();
+        let clock = FakeClock(Rc::new(Cell::new(t0)));
+        let files = Rc::new(RefCell::new(Some(content("v1"))));
+        let f = files.clone();
+        let scan: Box<dyn FnMut() -> Result<Vec<Manifest>, String>> =
+            Box::new(move || f.borrow().clone().ok_or_else(|| "torn".to_string()));
+        let mut got = Vec::new();
+        let targets = scripts
+            .into_iter()
+            .enumerate()
+            .map(|(i, script)| {
+                let g = Rc::new(RefCell::new(Vec::new()));
+                got.push(g.clone());
+                FakeTarget {
+                    name: ["first", "second"][i],
+                    script,
+                    got: g,
+                    clock: clock.clone(),
+                }
+            })
+            .collect();
+        let p = Poller::new(clock.clone(), scan, vec![b"/r".to_vec()], targets, settings);
+        (World { clock, files, got, t0 }, p)
+    }
+
+    impl World {
+        fn set(&self, s: &str) {
+            *self.files.borrow_mut() = Some(content(s));
+        }
+        /// Runs the loop as `run` would, until `until` after the start.
+        fn run(&self, p: &mut TestPoller, until: Duration) {
+            for _ in 0..10_000 {
+                let wake = p.tick();
+                if wake > self.t0 + until {
+                    self.clock.0.set(self.t0 + until);
+                    return;
+                }
+                self.clock.0.set(wake.max(self.clock.now()));
+            }
+            panic!("the loop never went to sleep");
+        }
+        fn sent(&self, i: usize) -> Vec<String> {
+            self.got[i].borrow().iter().map(|(_, d)| d[..12].to_string()).collect()
+        }
+        fn times(&self, i: usize) -> Vec<Duration> {
+            self.got[i].borrow().iter().map(|(t, _)| *t - self.t0).collect()
+        }
+    }
+
+    fn short_of(s: &str) -> String {
+        short(&content(s)[0].digest)
+    }
+
+    #[test]
+    fn delivers_a_change_once_and_nothing_at_start() {
+        let (w, mut p) = world(vec![vec![]], settings());
+        w.run(&mut p, Duration::from_secs(3));
+        assert!(w.sent(0).is_empty(), "no reload at start by default");
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(10));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn reload_on_start_delivers_the_first_scan() {
+        let (w, mut p) = world(vec![vec![]], Settings { reload_on_start: true, ..settings() });
+        w.run(&mut p, Duration::from_secs(3));
+        assert_eq!(w.sent(0), [short_of("v1")]);
+    }
+
+    #[test]
+    fn retries_on_a_capped_jittered_backoff_until_success() {
+        let (w, mut p) = world(vec![vec![false; 6]], settings());
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(60));
+        assert_eq!(w.sent(0).len(), 7, "six failures, then the success");
+        assert!(w.sent(0).iter().all(|d| *d == short_of("v2")));
+        let t = w.times(0);
+        let gaps: Vec<f64> = t.windows(2).map(|g| (g[1] - g[0]).as_secs_f64()).collect();
+        // 1, 2, 4, 8, 8, 8 seconds, each up to 10% shorter.
+        for (gap, want) in gaps.iter().zip([1.0, 2.0, 4.0, 8.0, 8.0, 8.0]) {
+            assert!(*gap <= want && *gap >= want * 0.9, "{gaps:?}");
+        }
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn a_failing_target_never_holds_back_another() {
+        let (w, mut p) = world(vec![vec![false; 5], vec![]], settings());
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(60));
+        assert_eq!(w.sent(1), [short_of("v2")], "the healthy target got it exactly once");
+        assert_eq!(w.sent(0).len(), 6);
+        assert_eq!(w.times(1)[0], w.times(0)[0], "both were tried in the same round");
+    }
+
+    #[test]
+    fn a_newer_change_replaces_the_pending_one_and_resets_the_backoff() {
+        let (w, mut p) = world(vec![vec![false; 4]], settings());
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        // Failures at ~1s, ~2s, ~4s, ~8s: the next wait is up to 8s.
+        w.run(&mut p, Duration::from_millis(8500));
+        assert_eq!(w.sent(0).len(), 4);
+        w.set("v3");
+        w.run(&mut p, Duration::from_millis(9600));
+        assert_eq!(w.sent(0)[4], short_of("v3"), "delivered at the next scan, not after 8s");
+        assert_eq!(w.sent(0).len(), 5);
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn content_back_to_the_acknowledged_state_is_not_pending() {
+        let s = Settings { retry_interval: Duration::from_secs(5), ..settings() };
+        let (w, mut p) = world(vec![vec![false; 100]], s);
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_millis(1500));
+        assert_eq!(p.pending(), 1);
+        w.set("v1");
+        w.run(&mut p, Duration::from_secs(30));
+        assert_eq!(p.pending(), 0);
+        assert_eq!(w.sent(0), [short_of("v2")], "v1 was already acknowledged");
+    }
+
+    #[test]
+    fn scan_errors_keep_the_last_state() {
+        let (w, mut p) = world(vec![vec![]], settings());
+        w.run(&mut p, Duration::from_millis(500));
+        *w.files.borrow_mut() = None;
+        w.run(&mut p, Duration::from_secs(5));
+        assert!(w.sent(0).is_empty());
+        assert_eq!(p.digest().map(|d| short(&d)), Some(short_of("v1")));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(7));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+    }
+
+    #[test]
+    fn settle_waits_for_two_agreeing_scans() {
+        let s = Settings { settle: Duration::from_secs(2), ..settings() };
+        let (w, mut p) = world(vec![vec![]], s);
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_millis(2900));
+        assert!(w.sent(0).is_empty(), "seen at 1s, not yet confirmed");
+        w.run(&mut p, Duration::from_millis(3100));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+    }
+
+    #[test]
+    fn settle_delivers_the_latest_after_ten_times_when_it_keeps_changing() {
+        let s = Settings { settle: Duration::from_secs(1), ..settings() };
+        let (w, mut p) = world(vec![vec![]], s);
+        w.run(&mut p, Duration::from_millis(500));
+        for i in 0..12 {
+            w.set(&format!("busy{i}"));
+            w.run(&mut p, Duration::from_millis(1500 + 1000 * i));
+        }
+        let sent = w.times(0);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert!(sent[0] <= Duration::from_millis(1000 + 10_000), "{sent:?}");
+    }
+
+    #[test]
+    fn settle_ignores_a_change_that_reverts() {
+        let s = Settings { settle: Duration::from_secs(2), ..settings() };
+        let (w, mut p) = world(vec![vec![]], s);
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_millis(1500));
+        w.set("v1");
+        w.run(&mut p, Duration::from_secs(10));
+        assert!(w.sent(0).is_empty());
+    }
+
+    #[test]
+    fn counts_added_changed_removed() {
+        let e = |p: &str, h: u8| Entry { path: p.as_bytes().to_vec(), hash: [h; 32] };
+        let old = [e("a", 1), e("b", 1), e("c", 1)];
+        let new = [e("a", 1), e("b", 2), e("d", 1), e("e", 1)];
+        assert_eq!(diff(&old, &new), (2, 1, 1));
+        assert_eq!(diff(&[], &new), (4, 0, 0));
+        assert_eq!(diff(&old, &[]), (0, 0, 3));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent_below() {
+        let mut rng = 42;
+        for _ in 0..1000 {
+            let j = jitter(&mut rng, Duration::from_secs(10));
+            assert!(j <= Duration::from_secs(10) && j >= Duration::from_secs(9));
+        }
+    }
+}

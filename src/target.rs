@@ -1,0 +1,410 @@
+//! Reload targets: an HTTP endpoint or a COMMAND. Each delivery is one bounded attempt that
+//! either succeeds or says why it failed; retrying is the poll loop's business.
+
+use crate::process;
+use std::ffi::{OsStr, OsString};
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// How much of a failed response's body is logged (Prometheus explains a bad config there).
+const BODY_PREFIX: u64 = 512;
+
+/// An `http://` URL split into what is sent and the credentials it carried.
+#[derive(Clone, Debug)]
+pub struct HttpUrl {
+    /// The URL without userinfo: what is requested.
+    url: String,
+    /// For logs and metric labels: no userinfo, query values replaced by `***`.
+    name: String,
+    /// `user:password` from the URL, percent-decoded.
+    basic: Option<String>,
+}
+
+impl HttpUrl {
+    pub fn parse(s: &str) -> Result<HttpUrl, String> {
+        let Some(rest) = s.strip_prefix("http://") else {
+            let scheme = s.split_once("://").map_or("", |(sc, _)| sc);
+            return Err(if scheme.is_empty() {
+                format!("'{}': expected http://HOST[:PORT]/PATH", redact(s))
+            } else {
+                format!("'{scheme}://': only http:// is supported in this build")
+            });
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        let (basic, hostport) = match authority.rsplit_once('@') {
+            Some((userinfo, hostport)) => (Some(percent_decode(userinfo)), hostport),
+            None => (None, authority),
+        };
+        let path = path.split('#').next().unwrap_or("");
+        let url = format!("http://{hostport}{}", if path.is_empty() { "/" } else { path });
+        let name = redact(&url);
+        if hostport.is_empty() || hostport.starts_with(':') {
+            return Err(format!("'{name}': missing host"));
+        }
+        let uri: ureq::http::Uri = url.parse().map_err(|e| format!("'{name}': {e}"))?;
+        if uri.host().is_none() {
+            return Err(format!("'{name}': missing host"));
+        }
+        let port = match hostport.rfind([']', ':']) {
+            Some(i) if hostport.as_bytes()[i] == b':' => Some(&hostport[i + 1..]),
+            _ => None,
+        };
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err(format!("'{name}': the port must be a number up to 65535"));
+        }
+        Ok(HttpUrl { url, name, basic })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn has_userinfo(&self) -> bool {
+        self.basic.is_some()
+    }
+}
+
+/// Drops userinfo and replaces query values with `***`: tokens hide in both.
+fn redact(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let end = rest.find('/').unwrap_or(rest.len());
+            let host = rest[..end].rsplit_once('@').map_or(&rest[..end], |(_, h)| h);
+            format!("{scheme}://{host}{}", &rest[end..])
+        }
+        None => head.to_string(),
+    };
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) => format!("{k}=***"),
+                None => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (b[i], b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base64(input: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Resolves `localhost` and `*.localhost` to loopback itself: in a FROM scratch image there is no
+/// /etc/hosts, and musl would ask a DNS server that is not there for 5 s. IP literals need no
+/// lookup; other names go to the system resolver.
+#[derive(Debug, Default)]
+struct LocalResolver(DefaultResolver);
+
+impl Resolver for LocalResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let port = uri.port_u16().unwrap_or(80);
+        let lower = host.to_ascii_lowercase();
+        let ips: Vec<IpAddr> = if lower == "localhost" || lower.ends_with(".localhost") {
+            vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+        } else if let Ok(ip) = host.parse::<IpAddr>() {
+            vec![ip]
+        } else {
+            return self.0.resolve(uri, config, timeout);
+        };
+        let mut out = self.empty();
+        for ip in ips {
+            out.push(SocketAddr::new(ip, port));
+        }
+        Ok(out)
+    }
+}
+
+/// What an HTTP target sends.
+pub struct HttpOptions {
+    pub method: String,
+    pub statuses: Vec<u16>,
+    pub headers: Vec<(String, String)>,
+    pub bearer_token_file: Option<PathBuf>,
+    pub timeout: Duration,
+}
+
+pub struct Http {
+    url: HttpUrl,
+    agent: ureq::Agent,
+    options: std::rc::Rc<HttpOptions>,
+}
+
+impl Http {
+    pub fn new(url: HttpUrl, options: std::rc::Rc<HttpOptions>) -> Http {
+        let config = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .proxy(None)
+            .timeout_global(Some(options.timeout))
+            .max_idle_connections(0)
+            .allow_non_standard_methods(true)
+            .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver::default());
+        Http {
+            url,
+            agent,
+            options,
+        }
+    }
+
+    fn deliver(&self, digest: &str) -> Result<String, String> {
+        let o = &*self.options;
+        let mut req = ureq::http::Request::builder()
+            .method(o.method.as_str())
+            .uri(&self.url.url)
+            .header("X-Hashreload-Digest", digest);
+        for (k, v) in &o.headers {
+            req = req.header(k, v);
+        }
+        if let Some(userinfo) = &self.url.basic {
+            req = req.header("Authorization", format!("Basic {}", base64(userinfo.as_bytes())));
+        }
+        if let Some(f) = &o.bearer_token_file {
+            // Re-read every time, so a rotated Secret is used. Its content never reaches a log.
+            let token = std::fs::read_to_string(f)
+                .map_err(|e| format!("bearer token file {}: {e}", f.display()))?;
+            req = req.header("Authorization", format!("Bearer {}", token.trim()));
+        }
+        let req = req.body(&[][..]).map_err(|e| format!("request: {e}"))?;
+        let mut resp = self.agent.run(req).map_err(describe_error)?;
+        let status = resp.status().as_u16();
+        let ok = if o.statuses.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            o.statuses.contains(&status)
+        };
+        if ok {
+            return Ok(format!("HTTP {status}"));
+        }
+        let mut body = Vec::new();
+        let _ = resp.body_mut().as_reader().take(BODY_PREFIX).read_to_end(&mut body);
+        let body = String::from_utf8_lossy(&body);
+        let body = body.trim();
+        let mut msg = format!("HTTP {status}");
+        if (300..400).contains(&status) {
+            msg.push_str(" (redirects are not followed)");
+        }
+        if !body.is_empty() {
+            msg.push_str(": ");
+            msg.push_str(body);
+        }
+        Err(msg)
+    }
+}
+
+fn describe_error(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => "timed out".to_string(),
+        ureq::Error::Io(io) => io.to_string(),
+        e => e.to_string(),
+    }
+}
+
+/// A COMMAND run without a shell, in its own process group, killed with it after the timeout.
+pub struct Command {
+    program: PathBuf,
+    args: Vec<OsString>,
+    timeout: Duration,
+    name: String,
+}
+
+impl Command {
+    pub fn new(program: PathBuf, args: Vec<OsString>, timeout: Duration) -> Command {
+        // Only the program: arguments may hold credentials (curl -u, -H).
+        let base = program.file_name().unwrap_or(program.as_os_str());
+        let name = format!("exec:{}", base.to_string_lossy());
+        Command {
+            program,
+            args,
+            timeout,
+            name,
+        }
+    }
+
+    fn deliver(&self, digest: &str) -> Result<String, String> {
+        let (child, pid) = process::spawn_group(|| {
+            let child = std::process::Command::new(&self.program)
+                .args(&self.args)
+                .env("HASHRELOAD_DIGEST", digest)
+                .stdin(std::process::Stdio::null())
+                .process_group(0)
+                .spawn()?;
+            let pid = child.id() as i32;
+            Ok(((child, pid), pid))
+        })
+        .map_err(|e| format!("cannot run {}: {e}", self.program.display()))?;
+        // We reap with waitpid ourselves (see process::reap), never through `child`.
+        drop(child);
+        let deadline = Instant::now() + self.timeout;
+        let mut nap = Duration::from_millis(1);
+        let result = loop {
+            if let Some(status) = process::reap(pid) {
+                break if status == 0 {
+                    Ok("exit status 0".to_string())
+                } else {
+                    Err(process::describe_status(status))
+                };
+            }
+            if Instant::now() >= deadline {
+                process::kill_group(pid);
+                while process::reap(pid).is_none() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                break Err(format!("killed after timeout {}", crate::cli::format_duration(self.timeout)));
+            }
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(20));
+        };
+        process::clear_group();
+        // A timed-out or finished leader may leave the rest of its group running.
+        process::kill_group(pid);
+        result
+    }
+}
+
+/// Finds a program as execvp would: a name with a `/` as is, otherwise through PATH.
+pub fn find_program(name: &OsStr) -> Option<PathBuf> {
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.as_encoded_bytes().contains(&b'/') {
+        let p = PathBuf::from(name);
+        return executable(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| executable(p))
+}
+
+/// Anything a change is delivered to.
+pub enum Target {
+    Http(Http),
+    Command(Command),
+}
+
+impl Target {
+    /// The redacted, stable name used in logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Http(h) => h.url.name(),
+            Target::Command(c) => &c.name,
+        }
+    }
+}
+
+impl crate::poll::Deliver for Target {
+    fn name(&self) -> &str {
+        Target::name(self)
+    }
+
+    fn deliver(&mut self, digest: &str) -> Result<String, String> {
+        match self {
+            Target::Http(h) => h.deliver(digest),
+            Target::Command(c) => c.deliver(digest),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_redacts_urls() {
+        let u = HttpUrl::parse("http://admin:s%40cret@127.0.0.1:9090/-/reload?token=abc&x").unwrap();
+        assert_eq!(u.url, "http://127.0.0.1:9090/-/reload?token=abc&x");
+        assert_eq!(u.name(), "http://127.0.0.1:9090/-/reload?token=***&x");
+        assert_eq!(u.basic.as_deref(), Some("admin:s@cret"));
+        let u = HttpUrl::parse("http://localhost:8080").unwrap();
+        assert_eq!(u.url, "http://localhost:8080/");
+        assert!(!u.has_userinfo());
+        assert_eq!(HttpUrl::parse("http://[::1]:9/r").unwrap().url, "http://[::1]:9/r");
+    }
+
+    #[test]
+    fn rejects_bad_urls_without_leaking_secrets() {
+        let e = HttpUrl::parse("https://u:pw@h/").unwrap_err();
+        assert!(e.contains("only http://"), "{e}");
+        for bad in ["", "127.0.0.1:9090", "http://", "http://u:pw@/x", "http://:80/", "http://h:port/"] {
+            let e = HttpUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("pw"), "{e}");
+        }
+    }
+
+    #[test]
+    fn encodes_base64() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    }
+
+    #[test]
+    fn finds_programs() {
+        assert!(find_program(OsStr::new("sh")).is_some());
+        assert!(find_program(OsStr::new("/bin/sh")).is_some());
+        assert!(find_program(OsStr::new("/etc/passwd")).is_none());
+        assert!(find_program(OsStr::new("no-such-program-xyz")).is_none());
+    }
+
+    #[test]
+    fn command_names_hide_arguments() {
+        let c = Command::new("/usr/bin/curl".into(), vec!["-u".into(), "a:b".into()], Duration::from_secs(1));
+        assert_eq!(c.name, "exec:curl");
+    }
+}

@@ -1,0 +1,373 @@
+//! Scanning a watched root into a manifest: a plain directory, a single file, or a Kubernetes
+//! volume whose truth is "the files under the directory `..data` points to".
+//!
+//! Kubernetes volumes are read as one snapshot: `..data` is resolved once, every file is read
+//! through that timestamped directory, and `..data` must still point there at the end; if the
+//! kubelet swapped or deleted it meanwhile, the scan is discarded and done again, so a digest
+//! never mixes two snapshots. At the top level of every directory root, `..`-prefixed entries
+//! (the kubelet's timestamped directories, `..data_tmp`) are skipped.
+
+use crate::digest::{Entry, Hasher, Manifest, UNREADABLE};
+use crate::log;
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// How often a snapshot is re-read when the kubelet swaps it mid-scan before giving up until the
+/// next tick.
+const SNAPSHOT_TRIES: usize = 5;
+
+/// A snapshot kept changing under the scan.
+#[derive(Debug)]
+pub struct Unstable(pub PathBuf);
+
+impl std::fmt::Display for Unstable {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: ..data changed during {SNAPSHOT_TRIES} scans in a row",
+            self.0.display()
+        )
+    }
+}
+
+/// The kubelet removed what we were reading: start the snapshot again.
+struct Torn;
+
+/// Walks roots with one reused buffer and remembers what it warned about, so a problem is logged
+/// once until it changes.
+#[derive(Default)]
+pub struct Scanner {
+    hasher: Hasher,
+    warned: HashSet<(PathBuf, &'static str)>,
+    seen: HashSet<(PathBuf, &'static str)>,
+}
+
+/// Where a walk reads from and how strict it is about files vanishing.
+struct Walk<'a> {
+    /// The directory the kubelet's snapshot lives in; vanishing files mean a torn read.
+    snapshot: bool,
+    /// Device and inode of every directory above the one being read, including the root's own
+    /// ancestors: a symlink back to any of them is a loop (a link to `/` included).
+    ancestors: Vec<(u64, u64)>,
+    out: &'a mut Vec<Entry>,
+}
+
+impl Scanner {
+    /// Scans one root. A missing root has empty content.
+    pub fn scan(&mut self, root: &Path) -> Result<Manifest, Unstable> {
+        self.seen.clear();
+        let result = self.scan_root(root);
+        // Forget warnings for problems that went away, so they are logged again if they return.
+        let seen = std::mem::take(&mut self.seen);
+        self.warned.retain(|w| seen.contains(w) || !w.0.starts_with(root));
+        self.seen = seen;
+        result
+    }
+
+    fn scan_root(&mut self, root: &Path) -> Result<Manifest, Unstable> {
+        let meta = match fs::metadata(root) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Manifest::new(Vec::new())),
+            Err(e) => {
+                self.warn_once(root, "unreadable", &e);
+                return Ok(Manifest::new(vec![Entry {
+                    path: b".".to_vec(),
+                    hash: UNREADABLE,
+                }]));
+            }
+        };
+        if !meta.is_dir() {
+            let mut out = Vec::new();
+            let name = root.file_name().unwrap_or(root.as_os_str()).as_bytes().to_vec();
+            let mut walk = Walk {
+                snapshot: false,
+                ancestors: Vec::new(),
+                out: &mut out,
+            };
+            let _ = self.file(&mut walk, root, name);
+            return Ok(Manifest::new(out));
+        }
+        let data = root.join("..data");
+        let is_link = fs::symlink_metadata(&data).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            let mut out = Vec::new();
+            let _ = self.walk_root(root, root, false, &mut out);
+            return Ok(Manifest::new(out));
+        }
+        for _ in 0..SNAPSHOT_TRIES {
+            let Ok(before) = fs::read_link(&data) else {
+                // `..data` went away: the layout changed, look again next tick.
+                break;
+            };
+            let mut out = Vec::new();
+            let torn = self.walk_root(root, &root.join(&before), true, &mut out).is_err();
+            if !torn && fs::read_link(&data).is_ok_and(|after| after == before) {
+                return Ok(Manifest::new(out));
+            }
+            log::debug("snapshot changed during scan, reading again", &[("root", &root.display())]);
+        }
+        Err(Unstable(root.to_path_buf()))
+    }
+
+    fn walk_root(
+        &mut self,
+        root: &Path,
+        dir: &Path,
+        snapshot: bool,
+        out: &mut Vec<Entry>,
+    ) -> Result<(), Torn> {
+        let mut ancestors = Vec::new();
+        if let Ok(canonical) = fs::canonicalize(root) {
+            for a in canonical.ancestors().skip(1) {
+                if let Ok(m) = fs::metadata(a) {
+                    ancestors.push((m.dev(), m.ino()));
+                }
+            }
+        }
+        let mut walk = Walk {
+            snapshot,
+            ancestors,
+            out,
+        };
+        self.dir(&mut walk, dir, Vec::new())
+    }
+
+    /// Reads one directory; `rel` is its path relative to the root (empty for the root).
+    fn dir(&mut self, walk: &mut Walk, dir: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+        let meta = match fs::metadata(dir) {
+            Ok(m) => m,
+            Err(e) => return self.unreadable(walk, dir, rel, &e),
+        };
+        let id = (meta.dev(), meta.ino());
+        if walk.ancestors.contains(&id) {
+            self.warn_once(dir, "symlink loop, not followed", &"links back to a directory above it");
+            return Ok(());
+        }
+        let entries = match fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) => return self.unreadable(walk, dir, rel, &e),
+        };
+        walk.ancestors.push(id);
+        let mut result = Ok(());
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    result = self.unreadable(walk, dir, rel.clone(), &e);
+                    break;
+                }
+            };
+            let name = entry.file_name();
+            if rel.is_empty() && name.as_bytes().starts_with(b"..") {
+                continue;
+            }
+            let mut child_rel = rel.clone();
+            if !child_rel.is_empty() {
+                child_rel.push(b'/');
+            }
+            child_rel.extend_from_slice(name.as_bytes());
+            result = self.child(walk, &dir.join(&name), child_rel);
+            if result.is_err() {
+                break;
+            }
+        }
+        walk.ancestors.pop();
+        result
+    }
+
+    fn child(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+        // Follows symlinks: a link to a file or directory counts as what it points to.
+        match fs::metadata(path) {
+            Ok(m) if m.is_dir() => self.dir(walk, path, rel),
+            Ok(m) if m.is_file() => self.file(walk, path, rel),
+            // FIFOs, sockets and devices are never opened: a FIFO blocks, /dev/zero never ends.
+            Ok(_) => {
+                self.note_once(path, "not a regular file, skipped");
+                Ok(())
+            }
+            Err(e) if is_gone(&e) => {
+                let dangling = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                if walk.snapshot && !dangling {
+                    return Err(Torn);
+                }
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    self.warn_once(path, "symlink loop, not followed", &e);
+                } else {
+                    self.note_once(path, "dangling symlink, skipped");
+                }
+                Ok(())
+            }
+            Err(e) => self.unreadable(walk, path, rel, &e),
+        }
+    }
+
+    fn file(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+        // O_NONBLOCK: if a FIFO replaced the file since the stat, opening it must not block.
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path);
+        let mut file: File = match opened {
+            Ok(f) => f,
+            Err(e) if is_gone(&e) => return if walk.snapshot { Err(Torn) } else { Ok(()) },
+            Err(e) => return self.unreadable(walk, path, rel, &e),
+        };
+        match file.metadata() {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return self.unreadable(walk, path, rel, &e),
+        }
+        match self.hasher.hash(&mut file) {
+            Ok(hash) => {
+                walk.out.push(Entry { path: rel, hash });
+                Ok(())
+            }
+            Err(e) => self.unreadable(walk, path, rel, &e),
+        }
+    }
+
+    /// Lists a file or directory that could not be read with the marker, so fixing it is a change.
+    fn unreadable(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>, e: &io::Error) -> Result<(), Torn> {
+        if is_gone(e) {
+            // Deleted while we read: part of a torn snapshot, or simply gone from a plain tree.
+            return if walk.snapshot { Err(Torn) } else { Ok(()) };
+        }
+        self.warn_once(path, "cannot read, listed as unreadable", e);
+        let rel = if rel.is_empty() { b".".to_vec() } else { rel };
+        walk.out.push(Entry {
+            path: rel,
+            hash: UNREADABLE,
+        });
+        Ok(())
+    }
+
+    fn warn_once(&mut self, path: &Path, what: &'static str, e: &dyn std::fmt::Display) {
+        let key = (path.to_path_buf(), what);
+        self.seen.insert(key.clone());
+        if self.warned.insert(key) {
+            log::warn(what, &[("path", &path.display()), ("error", e)]);
+        }
+    }
+
+    fn note_once(&mut self, path: &Path, what: &'static str) {
+        let key = (path.to_path_buf(), what);
+        self.seen.insert(key.clone());
+        if self.warned.insert(key) {
+            log::debug(what, &[("path", &path.display())]);
+        }
+    }
+}
+
+fn is_gone(e: &io::Error) -> bool {
+    e.kind() == ErrorKind::NotFound || e.raw_os_error() == Some(libc::ELOOP)
+}
+
+/// The name a root is known by in the state digest: the path as given.
+pub fn root_label(root: &Path) -> &[u8] {
+    OsStr::as_bytes(root.as_os_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::digest::hex;
+    use std::os::unix::fs::symlink;
+
+    struct Tmp(PathBuf);
+    impl Tmp {
+        fn new(name: &str) -> Tmp {
+            let p = std::env::temp_dir().join(format!("hashreload-volume-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&p);
+            fs::create_dir_all(&p).unwrap();
+            Tmp(p)
+        }
+        fn write(&self, rel: &str, data: &str) {
+            let p = self.0.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, data).unwrap();
+        }
+    }
+    impl Drop for Tmp {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn paths(m: &Manifest) -> Vec<String> {
+        m.entries.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect()
+    }
+
+    #[test]
+    fn walks_a_plain_tree_with_relative_paths() {
+        let t = Tmp::new("plain");
+        t.write("b.yml", "b");
+        t.write("a/c.yml", "c");
+        t.write("a/d/e.yml", "e");
+        let m = Scanner::default().scan(&t.0).unwrap();
+        assert_eq!(paths(&m), ["a/c.yml", "a/d/e.yml", "b.yml"]);
+    }
+
+    #[test]
+    fn reads_through_data_and_ignores_dotdot_entries() {
+        let t = Tmp::new("kube");
+        t.write("..2026_01_01_00_00_00.1/prometheus.yml", "new");
+        t.write("..2026_01_01_00_00_00.1/rules/a.yml", "rule");
+        t.write("..2025_01_01_00_00_00.9/prometheus.yml", "orphan");
+        symlink("..2026_01_01_00_00_00.1", t.0.join("..data")).unwrap();
+        symlink("..data/prometheus.yml", t.0.join("prometheus.yml")).unwrap();
+        symlink("..data/rules", t.0.join("rules")).unwrap();
+        let m = Scanner::default().scan(&t.0).unwrap();
+        assert_eq!(paths(&m), ["prometheus.yml", "rules/a.yml"]);
+        // The same content in a plain directory has the same digest.
+        let p = Tmp::new("kube-plain");
+        p.write("prometheus.yml", "new");
+        p.write("rules/a.yml", "rule");
+        assert_eq!(hex(&m.digest), hex(&Scanner::default().scan(&p.0).unwrap().digest));
+    }
+
+    #[test]
+    fn single_file_root_uses_its_own_name() {
+        let t = Tmp::new("single");
+        t.write("prometheus.yml", "x");
+        let m = Scanner::default().scan(&t.0.join("prometheus.yml")).unwrap();
+        assert_eq!(paths(&m), ["prometheus.yml"]);
+    }
+
+    #[test]
+    fn missing_root_is_empty() {
+        let m = Scanner::default().scan(Path::new("/nonexistent/hashreload")).unwrap();
+        assert!(m.entries.is_empty());
+    }
+
+    #[test]
+    fn skips_loops_specials_and_dangling_links() {
+        let t = Tmp::new("odd");
+        t.write("real", "r");
+        symlink(&t.0, t.0.join("loop")).unwrap();
+        symlink("/", t.0.join("slash")).unwrap();
+        symlink("/dev/zero", t.0.join("zero")).unwrap();
+        symlink("nowhere", t.0.join("dangling")).unwrap();
+        symlink("self", t.0.join("self")).unwrap();
+        let fifo = std::ffi::CString::new(t.0.join("fifo").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let m = Scanner::default().scan(&t.0).unwrap();
+        assert_eq!(paths(&m), ["real"]);
+    }
+
+    #[test]
+    fn follows_symlinks_to_files_and_directories() {
+        let t = Tmp::new("links");
+        let other = Tmp::new("links-target");
+        other.write("d/x", "x");
+        other.write("f", "f");
+        symlink(other.0.join("d"), t.0.join("d")).unwrap();
+        symlink(other.0.join("f"), t.0.join("f")).unwrap();
+        let m = Scanner::default().scan(&t.0).unwrap();
+        assert_eq!(paths(&m), ["d/x", "f"]);
+    }
+}
