@@ -39,29 +39,111 @@ const fn flag(
 }
 
 pub const FLAGS: &[Flag] = &[
-    flag(Some('p'), "path", Some("PATH"), None,
-        "Directory (walked recursively) or file to watch; repeatable, at least one"),
-    flag(Some('u'), "url", Some("URL"), None,
-        "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth"),
-    flag(Some('X'), "method", Some("METHOD"), Some("POST"), "HTTP method of reload requests"),
-    flag(None, "status", Some("CODES"), Some("any 2xx"),
-        "HTTP statuses that count as success, a comma list such as 200,204"),
-    flag(None, "timeout", Some("DUR"), Some("10s"),
-        "Limit for one delivery attempt (request or COMMAND run)"),
-    flag(Some('H'), "header", Some("'NAME: VALUE'"), None,
-        "Extra request header; repeatable. Values never reach a log"),
-    flag(None, "bearer-token-file", Some("FILE"), None,
-        "Send 'Authorization: Bearer <file content>', re-read at every request"),
-    flag(Some('i'), "interval", Some("DUR"), Some("1s"), "Full re-hash interval"),
-    flag(None, "retry-interval", Some("DUR"), Some("1s"),
-        "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
-    flag(None, "max-backoff", Some("DUR"), Some("5m"), "Longest wait between delivery attempts"),
-    flag(None, "settle", Some("DUR"), Some("0"),
-        "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
-    flag(None, "reload-on-start", None, None, "Deliver once after the first scan"),
-    flag(None, "log-format", Some("FORMAT"), Some("logfmt"), "logfmt or json"),
-    flag(None, "log-level", Some("LEVEL"), Some("info"), "debug, info, warn or error"),
-    flag(Some('v'), "verbose", None, None, "Same as --log-level debug"),
+    flag(
+        Some('p'),
+        "path",
+        Some("PATH"),
+        None,
+        "Directory (walked recursively) or file to watch; repeatable, at least one",
+    ),
+    flag(
+        Some('u'),
+        "url",
+        Some("URL"),
+        None,
+        "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth",
+    ),
+    flag(
+        Some('X'),
+        "method",
+        Some("METHOD"),
+        Some("POST"),
+        "HTTP method of reload requests",
+    ),
+    flag(
+        None,
+        "status",
+        Some("CODES"),
+        Some("any 2xx"),
+        "HTTP statuses that count as success, a comma list such as 200,204",
+    ),
+    flag(
+        None,
+        "timeout",
+        Some("DUR"),
+        Some("10s"),
+        "Limit for one delivery attempt (request or COMMAND run)",
+    ),
+    flag(
+        Some('H'),
+        "header",
+        Some("'NAME: VALUE'"),
+        None,
+        "Extra request header; repeatable. Values never reach a log",
+    ),
+    flag(
+        None,
+        "bearer-token-file",
+        Some("FILE"),
+        None,
+        "Send 'Authorization: Bearer <file content>', re-read at every request",
+    ),
+    flag(
+        Some('i'),
+        "interval",
+        Some("DUR"),
+        Some("1s"),
+        "Full re-hash interval",
+    ),
+    flag(
+        None,
+        "retry-interval",
+        Some("DUR"),
+        Some("1s"),
+        "First wait after a failed delivery, doubling (with jitter) up to --max-backoff",
+    ),
+    flag(
+        None,
+        "max-backoff",
+        Some("DUR"),
+        Some("5m"),
+        "Longest wait between delivery attempts",
+    ),
+    flag(
+        None,
+        "settle",
+        Some("DUR"),
+        Some("0"),
+        "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)",
+    ),
+    flag(
+        None,
+        "reload-on-start",
+        None,
+        None,
+        "Deliver once after the first scan",
+    ),
+    flag(
+        None,
+        "log-format",
+        Some("FORMAT"),
+        Some("logfmt"),
+        "logfmt or json",
+    ),
+    flag(
+        None,
+        "log-level",
+        Some("LEVEL"),
+        Some("info"),
+        "debug, info, warn or error",
+    ),
+    flag(
+        Some('v'),
+        "verbose",
+        None,
+        None,
+        "Same as --log-level debug",
+    ),
     flag(Some('q'), "quiet", None, None, "Same as --log-level warn"),
     flag(Some('h'), "help", None, None, "Print this help"),
     flag(Some('V'), "version", None, None, "Print the version"),
@@ -204,8 +286,18 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     };
     let timeout = dur("--timeout", timeout, Duration::from_secs(10), false)?;
     let interval = dur("--interval", interval, Duration::from_secs(1), false)?;
-    let retry_interval = dur("--retry-interval", retry_interval, Duration::from_secs(1), false)?;
-    let max_backoff = dur("--max-backoff", max_backoff, Duration::from_secs(300), false)?;
+    let retry_interval = dur(
+        "--retry-interval",
+        retry_interval,
+        Duration::from_secs(1),
+        false,
+    )?;
+    let max_backoff = dur(
+        "--max-backoff",
+        max_backoff,
+        Duration::from_secs(300),
+        false,
+    )?;
     let settle = dur("--settle", settle, Duration::ZERO, true)?;
     if max_backoff < retry_interval {
         return usage(format!(
@@ -279,7 +371,10 @@ fn split(args: Vec<OsString>) -> Result<(Options, Vec<OsString>), UsageError> {
         } else {
             // `-p VALUE`, `-p=VALUE` or `-pVALUE`.
             let rest = &bytes[2..];
-            match FLAGS.iter().find(|f| f.short.map(|c| c as u8) == Some(bytes[1])) {
+            match FLAGS
+                .iter()
+                .find(|f| f.short.map(|c| c as u8) == Some(bytes[1]))
+            {
                 Some(f) if rest.is_empty() => (f, None),
                 Some(f) if f.value.is_some() => (f, Some(rest.strip_prefix(b"=").unwrap_or(rest))),
                 _ => return usage(format!("unknown flag '{text}'")),
@@ -311,11 +406,13 @@ fn utf8(flag: &str, v: &OsStr) -> Result<String, UsageError> {
 fn check_path(p: &PathBuf) -> Result<(), UsageError> {
     match std::fs::metadata(p) {
         Ok(m) if m.is_dir() || m.is_file() => Ok(()),
-        Ok(_) => usage(format!("--path {}: not a directory or regular file", p.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => usage(format!(
-            "--path {}: no such file or directory",
+        Ok(_) => usage(format!(
+            "--path {}: not a directory or regular file",
             p.display()
         )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            usage(format!("--path {}: no such file or directory", p.display()))
+        }
         Err(e) => usage(format!("--path {}: {e}", p.display())),
     }
 }
@@ -324,7 +421,9 @@ fn parse_method(m: &str) -> Result<String, UsageError> {
     if !m.is_empty() && m.bytes().all(is_token) {
         Ok(m.to_string())
     } else {
-        usage(format!("--method '{m}': expected an HTTP method such as POST, PUT or GET"))
+        usage(format!(
+            "--method '{m}': expected an HTTP method such as POST, PUT or GET"
+        ))
     }
 }
 
@@ -376,7 +475,9 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             .unwrap_or(rest.len());
         let num: f64 = rest[..num_len].parse().ok()?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,
@@ -421,7 +522,9 @@ pub fn help() -> String {
     for f in FLAGS {
         let short = f.short.map_or("    ".to_string(), |c| format!("-{c}, "));
         let left = format!("{short}--{} {}", f.long, f.value.unwrap_or(""));
-        let default = f.default.map_or(String::new(), |d| format!(" [default: {d}]"));
+        let default = f
+            .default
+            .map_or(String::new(), |d| format!(" [default: {d}]"));
         out.push_str(&format!("  {left:<38} {}{default}\n", f.help));
     }
     out.push_str(
@@ -463,7 +566,17 @@ mod tests {
         assert_eq!(parse_duration("1h"), Some(ms(3_600_000)));
         assert_eq!(parse_duration("1m30s"), Some(ms(90_000)));
         assert_eq!(parse_duration("1.5s"), Some(ms(1500)));
-        for bad in ["", "1", "s", "1x", "-1s", "1.2.3s", "ms", "1sm", "99999999999h"] {
+        for bad in [
+            "",
+            "1",
+            "s",
+            "1x",
+            "-1s",
+            "1.2.3s",
+            "ms",
+            "1sm",
+            "99999999999h",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }
@@ -511,7 +624,16 @@ mod tests {
 
     #[test]
     fn repeated_urls_keep_argv_order_across_spellings() {
-        let c = config(&["-p", "/", "-u", "http://a/", "--url", "http://b/", "-u", "http://c/"]);
+        let c = config(&[
+            "-p",
+            "/",
+            "-u",
+            "http://a/",
+            "--url",
+            "http://b/",
+            "-u",
+            "http://c/",
+        ]);
         let names: Vec<_> = c.urls.iter().map(|u| u.name().to_string()).collect();
         assert_eq!(names, ["http://a/", "http://b/", "http://c/"]);
     }
@@ -543,17 +665,35 @@ mod tests {
         let u = ["-p", "/", "-u", "http://h/"];
         assert_eq!(config(&[&u[..], &["-v"]].concat()).log_level, Level::Debug);
         assert_eq!(config(&[&u[..], &["-q"]].concat()).log_level, Level::Warn);
-        assert_eq!(config(&[&u[..], &["--log-level", "error"]].concat()).log_level, Level::Error);
-        assert_eq!(config(&[&u[..], &["--log-format=json"]].concat()).log_format, Format::Json);
+        assert_eq!(
+            config(&[&u[..], &["--log-level", "error"]].concat()).log_level,
+            Level::Error
+        );
+        assert_eq!(
+            config(&[&u[..], &["--log-format=json"]].concat()).log_format,
+            Format::Json
+        );
     }
 
     #[test]
     fn parses_headers_statuses_and_methods() {
         let c = config(&[
-            "-p", "/", "-u", "http://h/", "-H", "X-A: 1 2", "--header=X-B:3", "--status", "200, 204",
-            "-X", "PUT",
+            "-p",
+            "/",
+            "-u",
+            "http://h/",
+            "-H",
+            "X-A: 1 2",
+            "--header=X-B:3",
+            "--status",
+            "200, 204",
+            "-X",
+            "PUT",
         ]);
-        assert_eq!(c.headers, vec![("X-A".into(), "1 2".into()), ("X-B".into(), "3".into())]);
+        assert_eq!(
+            c.headers,
+            vec![("X-A".into(), "1 2".into()), ("X-B".into(), "3".into())]
+        );
         assert_eq!(c.statuses, vec![200, 204]);
         assert_eq!(c.method, "PUT");
     }
@@ -573,7 +713,9 @@ mod tests {
         assert!(with(&["--interval", "1x"]).starts_with("--interval 1x"));
         assert!(with(&["--interval", "0"]).contains("more than 0"));
         assert!(with(&["--timeout", "abc"]).starts_with("--timeout"));
-        assert!(with(&["--retry-interval", "10s", "--max-backoff", "1s"]).starts_with("--max-backoff"));
+        assert!(
+            with(&["--retry-interval", "10s", "--max-backoff", "1s"]).starts_with("--max-backoff")
+        );
         assert!(with(&["--status", "20x"]).starts_with("--status"));
         assert!(with(&["--status", "600"]).starts_with("--status"));
         assert!(with(&["-X", "PO ST"]).starts_with("--method"));
@@ -589,7 +731,18 @@ mod tests {
 
     #[test]
     fn settle_may_be_zero_and_last_value_wins() {
-        let c = config(&["-p", "/", "-u", "http://h/", "--settle", "0", "-i", "1s", "-i", "250ms"]);
+        let c = config(&[
+            "-p",
+            "/",
+            "-u",
+            "http://h/",
+            "--settle",
+            "0",
+            "-i",
+            "1s",
+            "-i",
+            "250ms",
+        ]);
         assert_eq!(c.settle, Duration::ZERO);
         assert_eq!(c.interval, Duration::from_millis(250));
     }

@@ -204,7 +204,10 @@ mod tests {
     fn unreadable_marker_is_a_well_formed_line() {
         let mut line = Vec::new();
         write_line(&mut line, &UNREADABLE, b"secret.key");
-        assert_eq!(line, format!("{}  secret.key\n", "0".repeat(64)).into_bytes());
+        assert_eq!(
+            line,
+            format!("{}  secret.key\n", "0".repeat(64)).into_bytes()
+        );
     }
 
     #[test]

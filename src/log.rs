@@ -81,7 +81,11 @@ fn render(unix_ms: u64, level: Level, msg: &str, fields: &[Field], json: bool) -
     let mut ts = [0u8; 24];
     let ts = timestamp(unix_ms, &mut ts);
     let mut out = String::with_capacity(128);
-    let all = [("ts", &ts as &dyn Display), ("level", &level.name()), ("msg", &msg)];
+    let all = [
+        ("ts", &ts as &dyn Display),
+        ("level", &level.name()),
+        ("msg", &msg),
+    ];
     let mut value = String::new();
     for (i, (key, v)) in all.iter().chain(fields).enumerate() {
         value.clear();
@@ -105,7 +109,9 @@ fn render(unix_ms: u64, level: Level, msg: &str, fields: &[Field], json: bool) -
 }
 
 fn logfmt_value(out: &mut String, v: &str) {
-    let quote = v.is_empty() || v.chars().any(|c| c <= ' ' || c == '"' || c == '=' || c == '\\');
+    let quote = v.is_empty()
+        || v.chars()
+            .any(|c| c <= ' ' || c == '"' || c == '=' || c == '\\');
     if !quote {
         out.push_str(v);
         return;
@@ -193,8 +199,14 @@ mod tests {
     fn formats_timestamps() {
         let mut b = [0; 24];
         assert_eq!(timestamp(0, &mut b), "1970-01-01T00:00:00.000Z");
-        assert_eq!(timestamp(1_795_600_799_123, &mut b), "2026-11-25T09:59:59.123Z");
-        assert_eq!(timestamp(951_782_400_000, &mut b), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            timestamp(1_795_600_799_123, &mut b),
+            "2026-11-25T09:59:59.123Z"
+        );
+        assert_eq!(
+            timestamp(951_782_400_000, &mut b),
+            "2000-02-29T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -203,7 +215,11 @@ mod tests {
             0,
             Level::Warn,
             "reload failed",
-            &[("target", &"http://127.0.0.1:9090/-/reload"), ("body", &"bad \"x\"\nmore"), ("n", &3)],
+            &[
+                ("target", &"http://127.0.0.1:9090/-/reload"),
+                ("body", &"bad \"x\"\nmore"),
+                ("n", &3),
+            ],
             false,
         );
         assert_eq!(

@@ -79,7 +79,13 @@ where
     T: Deliver,
 {
     /// `labels` name the roots, in the order `scan` returns them.
-    pub fn new(clock: C, scan: S, labels: Vec<Vec<u8>>, targets: Vec<T>, settings: Settings) -> Self {
+    pub fn new(
+        clock: C,
+        scan: S,
+        labels: Vec<Vec<u8>>,
+        targets: Vec<T>,
+        settings: Settings,
+    ) -> Self {
         let now = clock.now();
         let targets = targets
             .into_iter()
@@ -145,10 +151,13 @@ where
     }
 
     fn is_pending(&self, t: &TargetState<T>) -> bool {
-        self.current.as_ref().is_some_and(|c| t.acked != Some(c.digest))
+        self.current
+            .as_ref()
+            .is_some_and(|c| t.acked != Some(c.digest))
     }
 
     fn poll(&mut self) {
+        let start = self.clock.now();
         let scanned = (self.scan)();
         let now = self.clock.now();
         self.next_scan = now + self.settings.interval;
@@ -159,12 +168,27 @@ where
                 return;
             }
         };
-        let roots: Vec<(&[u8], &Manifest)> =
-            self.labels.iter().map(|l| l.as_slice()).zip(&manifests).collect();
+        let roots: Vec<(&[u8], &Manifest)> = self
+            .labels
+            .iter()
+            .map(|l| l.as_slice())
+            .zip(&manifests)
+            .collect();
         let new = State {
             digest: state_digest(&roots),
             manifests,
         };
+        if log::enabled(log::Level::Debug) {
+            let files: usize = new.manifests.iter().map(|m| m.entries.len()).sum();
+            log::debug(
+                "scanned",
+                &[
+                    ("digest", &short(&new.digest)),
+                    ("files", &files),
+                    ("took", &format_duration(now - start)),
+                ],
+            );
+        }
         let Some(current) = &self.current else {
             return self.start(new);
         };
@@ -178,7 +202,10 @@ where
         match self.settling.take() {
             None if new.digest == current.digest => {}
             None => {
-                log::debug("change seen, waiting for it to settle", &[("digest", &short(&new.digest))]);
+                log::debug(
+                    "change seen, waiting for it to settle",
+                    &[("digest", &short(&new.digest))],
+                );
                 self.settling = Some(Settling {
                     candidate: new.digest,
                     since: now,
@@ -188,7 +215,9 @@ where
             Some(_) if new.digest == current.digest => {
                 log::debug("content is back to the delivered state", &[]);
             }
-            Some(s) if new.digest == s.candidate || now - s.since >= settle * 10 => self.apply(new, now),
+            Some(s) if new.digest == s.candidate || now - s.since >= settle * 10 => {
+                self.apply(new, now)
+            }
             Some(s) => {
                 self.settling = Some(Settling {
                     candidate: new.digest,
@@ -350,6 +379,9 @@ mod tests {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
 
+    /// What a fake target was sent, and when.
+    type Sent = Rc<RefCell<Vec<(Instant, String)>>>;
+
     #[derive(Clone)]
     struct FakeClock(Rc<Cell<Instant>>);
     impl Clock for FakeClock {
@@ -366,7 +398,7 @@ mod tests {
     struct FakeTarget {
         name: &'static str,
         script: Vec<bool>,
-        got: Rc<RefCell<Vec<(Instant, String)>>>,
+        got: Sent,
         clock: FakeClock,
     }
     impl Deliver for FakeTarget {
@@ -374,8 +406,14 @@ mod tests {
             self.name
         }
         fn deliver(&mut self, digest: &str) -> Result<String, String> {
-            self.got.borrow_mut().push((self.clock.now(), digest.to_string()));
-            let ok = if self.script.is_empty() { true } else { self.script.remove(0) };
+            self.got
+                .borrow_mut()
+                .push((self.clock.now(), digest.to_string()));
+            let ok = if self.script.is_empty() {
+                true
+            } else {
+                self.script.remove(0)
+            };
             if ok {
                 Ok("ok".into())
             } else {
@@ -394,7 +432,7 @@ mod tests {
     struct World {
         clock: FakeClock,
         files: Rc<RefCell<Option<Vec<Manifest>>>>,
-        got: Vec<Rc<RefCell<Vec<(Instant, String)>>>>,
+        got: Vec<Sent>,
         t0: Instant,
     }
 
@@ -408,7 +446,8 @@ mod tests {
         }
     }
 
-    type TestPoller = Poller<FakeClock, Box<dyn FnMut() -> Result<Vec<Manifest>, String>>, FakeTarget>;
+    type TestPoller =
+        Poller<FakeClock, Box<dyn FnMut() -> Result<Vec<Manifest>, String>>, FakeTarget>;
 
     fn world(scripts: Vec<Vec<bool>>, settings: Settings) -> (World, TestPoller) {
         let t0 = Instant::now();
@@ -433,7 +472,15 @@ mod tests {
             })
             .collect();
         let p = Poller::new(clock.clone(), scan, vec![b"/r".to_vec()], targets, settings);
-        (World { clock, files, got, t0 }, p)
+        (
+            World {
+                clock,
+                files,
+                got,
+                t0,
+            },
+            p,
+        )
     }
 
     impl World {
@@ -453,10 +500,18 @@ mod tests {
             panic!("the loop never went to sleep");
         }
         fn sent(&self, i: usize) -> Vec<String> {
-            self.got[i].borrow().iter().map(|(_, d)| d[..12].to_string()).collect()
+            self.got[i]
+                .borrow()
+                .iter()
+                .map(|(_, d)| d[..12].to_string())
+                .collect()
         }
         fn times(&self, i: usize) -> Vec<Duration> {
-            self.got[i].borrow().iter().map(|(t, _)| *t - self.t0).collect()
+            self.got[i]
+                .borrow()
+                .iter()
+                .map(|(t, _)| *t - self.t0)
+                .collect()
         }
     }
 
@@ -477,7 +532,13 @@ mod tests {
 
     #[test]
     fn reload_on_start_delivers_the_first_scan() {
-        let (w, mut p) = world(vec![vec![]], Settings { reload_on_start: true, ..settings() });
+        let (w, mut p) = world(
+            vec![vec![]],
+            Settings {
+                reload_on_start: true,
+                ..settings()
+            },
+        );
         w.run(&mut p, Duration::from_secs(3));
         assert_eq!(w.sent(0), [short_of("v1")]);
     }
@@ -505,9 +566,17 @@ mod tests {
         w.run(&mut p, Duration::from_millis(500));
         w.set("v2");
         w.run(&mut p, Duration::from_secs(60));
-        assert_eq!(w.sent(1), [short_of("v2")], "the healthy target got it exactly once");
+        assert_eq!(
+            w.sent(1),
+            [short_of("v2")],
+            "the healthy target got it exactly once"
+        );
         assert_eq!(w.sent(0).len(), 6);
-        assert_eq!(w.times(1)[0], w.times(0)[0], "both were tried in the same round");
+        assert_eq!(
+            w.times(1)[0],
+            w.times(0)[0],
+            "both were tried in the same round"
+        );
     }
 
     #[test]
@@ -520,14 +589,21 @@ mod tests {
         assert_eq!(w.sent(0).len(), 4);
         w.set("v3");
         w.run(&mut p, Duration::from_millis(9600));
-        assert_eq!(w.sent(0)[4], short_of("v3"), "delivered at the next scan, not after 8s");
+        assert_eq!(
+            w.sent(0)[4],
+            short_of("v3"),
+            "delivered at the next scan, not after 8s"
+        );
         assert_eq!(w.sent(0).len(), 5);
         assert_eq!(p.pending(), 0);
     }
 
     #[test]
     fn content_back_to_the_acknowledged_state_is_not_pending() {
-        let s = Settings { retry_interval: Duration::from_secs(5), ..settings() };
+        let s = Settings {
+            retry_interval: Duration::from_secs(5),
+            ..settings()
+        };
         let (w, mut p) = world(vec![vec![false; 100]], s);
         w.run(&mut p, Duration::from_millis(500));
         w.set("v2");
@@ -554,7 +630,10 @@ mod tests {
 
     #[test]
     fn settle_waits_for_two_agreeing_scans() {
-        let s = Settings { settle: Duration::from_secs(2), ..settings() };
+        let s = Settings {
+            settle: Duration::from_secs(2),
+            ..settings()
+        };
         let (w, mut p) = world(vec![vec![]], s);
         w.run(&mut p, Duration::from_millis(500));
         w.set("v2");
@@ -566,7 +645,10 @@ mod tests {
 
     #[test]
     fn settle_delivers_the_latest_after_ten_times_when_it_keeps_changing() {
-        let s = Settings { settle: Duration::from_secs(1), ..settings() };
+        let s = Settings {
+            settle: Duration::from_secs(1),
+            ..settings()
+        };
         let (w, mut p) = world(vec![vec![]], s);
         w.run(&mut p, Duration::from_millis(500));
         for i in 0..12 {
@@ -580,7 +662,10 @@ mod tests {
 
     #[test]
     fn settle_ignores_a_change_that_reverts() {
-        let s = Settings { settle: Duration::from_secs(2), ..settings() };
+        let s = Settings {
+            settle: Duration::from_secs(2),
+            ..settings()
+        };
         let (w, mut p) = world(vec![vec![]], s);
         w.run(&mut p, Duration::from_millis(500));
         w.set("v2");
@@ -592,7 +677,10 @@ mod tests {
 
     #[test]
     fn counts_added_changed_removed() {
-        let e = |p: &str, h: u8| Entry { path: p.as_bytes().to_vec(), hash: [h; 32] };
+        let e = |p: &str, h: u8| Entry {
+            path: p.as_bytes().to_vec(),
+            hash: [h; 32],
+        };
         let old = [e("a", 1), e("b", 1), e("c", 1)];
         let new = [e("a", 1), e("b", 2), e("d", 1), e("e", 1)];
         assert_eq!(diff(&old, &new), (2, 1, 1));

@@ -49,9 +49,21 @@ fn shutdown_line(unix_ms: u64, int: bool, json: bool, buf: &mut [u8; 160]) -> us
     let ts = crate::log::timestamp(unix_ms, &mut ts);
     let sig = if int { "INT" } else { "TERM" };
     let parts: [&str; 5] = if json {
-        ["{\"ts\":\"", ts, "\",\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":\"", sig, "\"}\n"]
+        [
+            "{\"ts\":\"",
+            ts,
+            "\",\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":\"",
+            sig,
+            "\"}\n",
+        ]
     } else {
-        ["ts=", ts, " level=info msg=\"shutting down\" signal=", sig, "\n"]
+        [
+            "ts=",
+            ts,
+            " level=info msg=\"shutting down\" signal=",
+            sig,
+            "\n",
+        ]
     };
     let mut n = 0;
     for p in parts {

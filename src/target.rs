@@ -43,7 +43,10 @@ impl HttpUrl {
             None => (None, authority),
         };
         let path = path.split('#').next().unwrap_or("");
-        let url = format!("http://{hostport}{}", if path.is_empty() { "/" } else { path });
+        let url = format!(
+            "http://{hostport}{}",
+            if path.is_empty() { "/" } else { path }
+        );
         let name = redact(&url);
         if hostport.is_empty() || hostport.starts_with(':') {
             return Err(format!("'{name}': missing host"));
@@ -80,7 +83,9 @@ fn redact(url: &str) -> String {
     let mut out = match head.split_once("://") {
         Some((scheme, rest)) => {
             let end = rest.find('/').unwrap_or(rest.len());
-            let host = rest[..end].rsplit_once('@').map_or(&rest[..end], |(_, h)| h);
+            let host = rest[..end]
+                .rsplit_once('@')
+                .map_or(&rest[..end], |(_, h)| h);
             format!("{scheme}://{host}{}", &rest[end..])
         }
         None => head.to_string(),
@@ -105,7 +110,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         let hex = |c: u8| (c as char).to_digit(16);
-        match (b[i], b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) {
+        match (
+            b[i],
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -123,7 +132,10 @@ fn base64(input: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -148,7 +160,11 @@ impl Resolver for LocalResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let host = uri
+            .host()
+            .unwrap_or("")
+            .trim_start_matches('[')
+            .trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(80);
         let lower = host.to_ascii_lowercase();
         let ips: Vec<IpAddr> = if lower == "localhost" || lower.ends_with(".localhost") {
@@ -192,7 +208,8 @@ impl Http {
             .allow_non_standard_methods(true)
             .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
             .build();
-        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver::default());
+        let agent =
+            ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver::default());
         Http {
             url,
             agent,
@@ -210,7 +227,10 @@ impl Http {
             req = req.header(k, v);
         }
         if let Some(userinfo) = &self.url.basic {
-            req = req.header("Authorization", format!("Basic {}", base64(userinfo.as_bytes())));
+            req = req.header(
+                "Authorization",
+                format!("Basic {}", base64(userinfo.as_bytes())),
+            );
         }
         if let Some(f) = &o.bearer_token_file {
             // Re-read every time, so a rotated Secret is used. Its content never reaches a log.
@@ -230,7 +250,11 @@ impl Http {
             return Ok(format!("HTTP {status}"));
         }
         let mut body = Vec::new();
-        let _ = resp.body_mut().as_reader().take(BODY_PREFIX).read_to_end(&mut body);
+        let _ = resp
+            .body_mut()
+            .as_reader()
+            .take(BODY_PREFIX)
+            .read_to_end(&mut body);
         let body = String::from_utf8_lossy(&body);
         let body = body.trim();
         let mut msg = format!("HTTP {status}");
@@ -303,7 +327,10 @@ impl Command {
                 while process::reap(pid).is_none() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                break Err(format!("killed after timeout {}", crate::cli::format_duration(self.timeout)));
+                break Err(format!(
+                    "killed after timeout {}",
+                    crate::cli::format_duration(self.timeout)
+                ));
             }
             std::thread::sleep(nap);
             nap = (nap * 2).min(Duration::from_millis(20));
@@ -365,21 +392,32 @@ mod tests {
 
     #[test]
     fn parses_and_redacts_urls() {
-        let u = HttpUrl::parse("http://admin:s%40cret@127.0.0.1:9090/-/reload?token=abc&x").unwrap();
+        let u =
+            HttpUrl::parse("http://admin:s%40cret@127.0.0.1:9090/-/reload?token=abc&x").unwrap();
         assert_eq!(u.url, "http://127.0.0.1:9090/-/reload?token=abc&x");
         assert_eq!(u.name(), "http://127.0.0.1:9090/-/reload?token=***&x");
         assert_eq!(u.basic.as_deref(), Some("admin:s@cret"));
         let u = HttpUrl::parse("http://localhost:8080").unwrap();
         assert_eq!(u.url, "http://localhost:8080/");
         assert!(!u.has_userinfo());
-        assert_eq!(HttpUrl::parse("http://[::1]:9/r").unwrap().url, "http://[::1]:9/r");
+        assert_eq!(
+            HttpUrl::parse("http://[::1]:9/r").unwrap().url,
+            "http://[::1]:9/r"
+        );
     }
 
     #[test]
     fn rejects_bad_urls_without_leaking_secrets() {
         let e = HttpUrl::parse("https://u:pw@h/").unwrap_err();
         assert!(e.contains("only http://"), "{e}");
-        for bad in ["", "127.0.0.1:9090", "http://", "http://u:pw@/x", "http://:80/", "http://h:port/"] {
+        for bad in [
+            "",
+            "127.0.0.1:9090",
+            "http://",
+            "http://u:pw@/x",
+            "http://:80/",
+            "http://h:port/",
+        ] {
             let e = HttpUrl::parse(bad).unwrap_err();
             assert!(!e.contains("pw"), "{e}");
         }
@@ -391,7 +429,10 @@ mod tests {
         assert_eq!(base64(b"f"), "Zg==");
         assert_eq!(base64(b"fo"), "Zm8=");
         assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"Aladdin:open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
     }
 
     #[test]
@@ -404,7 +445,11 @@ mod tests {
 
     #[test]
     fn command_names_hide_arguments() {
-        let c = Command::new("/usr/bin/curl".into(), vec!["-u".into(), "a:b".into()], Duration::from_secs(1));
+        let c = Command::new(
+            "/usr/bin/curl".into(),
+            vec!["-u".into(), "a:b".into()],
+            Duration::from_secs(1),
+        );
         assert_eq!(c.name, "exec:curl");
     }
 }

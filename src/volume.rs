@@ -64,7 +64,8 @@ impl Scanner {
         let result = self.scan_root(root);
         // Forget warnings for problems that went away, so they are logged again if they return.
         let seen = std::mem::take(&mut self.seen);
-        self.warned.retain(|w| seen.contains(w) || !w.0.starts_with(root));
+        self.warned
+            .retain(|w| seen.contains(w) || !w.0.starts_with(root));
         self.seen = seen;
         result
     }
@@ -83,7 +84,11 @@ impl Scanner {
         };
         if !meta.is_dir() {
             let mut out = Vec::new();
-            let name = root.file_name().unwrap_or(root.as_os_str()).as_bytes().to_vec();
+            let name = root
+                .file_name()
+                .unwrap_or(root.as_os_str())
+                .as_bytes()
+                .to_vec();
             let mut walk = Walk {
                 snapshot: false,
                 ancestors: Vec::new(),
@@ -105,11 +110,16 @@ impl Scanner {
                 break;
             };
             let mut out = Vec::new();
-            let torn = self.walk_root(root, &root.join(&before), true, &mut out).is_err();
+            let torn = self
+                .walk_root(root, &root.join(&before), true, &mut out)
+                .is_err();
             if !torn && fs::read_link(&data).is_ok_and(|after| after == before) {
                 return Ok(Manifest::new(out));
             }
-            log::debug("snapshot changed during scan, reading again", &[("root", &root.display())]);
+            log::debug(
+                "snapshot changed during scan, reading again",
+                &[("root", &root.display())],
+            );
         }
         Err(Unstable(root.to_path_buf()))
     }
@@ -145,7 +155,11 @@ impl Scanner {
         };
         let id = (meta.dev(), meta.ino());
         if walk.ancestors.contains(&id) {
-            self.warn_once(dir, "symlink loop, not followed", &"links back to a directory above it");
+            self.warn_once(
+                dir,
+                "symlink loop, not followed",
+                &"links back to a directory above it",
+            );
             return Ok(());
         }
         let entries = match fs::read_dir(dir) {
@@ -232,7 +246,13 @@ impl Scanner {
     }
 
     /// Lists a file or directory that could not be read with the marker, so fixing it is a change.
-    fn unreadable(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>, e: &io::Error) -> Result<(), Torn> {
+    fn unreadable(
+        &mut self,
+        walk: &mut Walk,
+        path: &Path,
+        rel: Vec<u8>,
+        e: &io::Error,
+    ) -> Result<(), Torn> {
         if is_gone(e) {
             // Deleted while we read: part of a torn snapshot, or simply gone from a plain tree.
             return if walk.snapshot { Err(Torn) } else { Ok(()) };
@@ -281,7 +301,8 @@ mod tests {
     struct Tmp(PathBuf);
     impl Tmp {
         fn new(name: &str) -> Tmp {
-            let p = std::env::temp_dir().join(format!("hashreload-volume-{name}-{}", std::process::id()));
+            let p = std::env::temp_dir()
+                .join(format!("hashreload-volume-{name}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&p);
             fs::create_dir_all(&p).unwrap();
             Tmp(p)
@@ -299,7 +320,10 @@ mod tests {
     }
 
     fn paths(m: &Manifest) -> Vec<String> {
-        m.entries.iter().map(|e| String::from_utf8_lossy(&e.path).into_owned()).collect()
+        m.entries
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect()
     }
 
     #[test]
@@ -327,20 +351,27 @@ mod tests {
         let p = Tmp::new("kube-plain");
         p.write("prometheus.yml", "new");
         p.write("rules/a.yml", "rule");
-        assert_eq!(hex(&m.digest), hex(&Scanner::default().scan(&p.0).unwrap().digest));
+        assert_eq!(
+            hex(&m.digest),
+            hex(&Scanner::default().scan(&p.0).unwrap().digest)
+        );
     }
 
     #[test]
     fn single_file_root_uses_its_own_name() {
         let t = Tmp::new("single");
         t.write("prometheus.yml", "x");
-        let m = Scanner::default().scan(&t.0.join("prometheus.yml")).unwrap();
+        let m = Scanner::default()
+            .scan(&t.0.join("prometheus.yml"))
+            .unwrap();
         assert_eq!(paths(&m), ["prometheus.yml"]);
     }
 
     #[test]
     fn missing_root_is_empty() {
-        let m = Scanner::default().scan(Path::new("/nonexistent/hashreload")).unwrap();
+        let m = Scanner::default()
+            .scan(Path::new("/nonexistent/hashreload"))
+            .unwrap();
         assert!(m.entries.is_empty());
     }
 

@@ -1,0 +1,483 @@
+//! Test environment: temp dirs, the kubelet's atomic writer replayed step by step, a local HTTP
+//! receiver with scripted answers, and the real binary with its log captured.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hashreload");
+
+/// Polls `cond` every 10 ms until it holds or `secs` pass.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A temp directory removed on drop.
+pub struct Tmp(pub PathBuf);
+
+impl Tmp {
+    pub fn new() -> Tmp {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("hashreload-it-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        Tmp(p)
+    }
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.0.join(rel)
+    }
+    pub fn write(&self, rel: &str, data: impl AsRef<[u8]>) {
+        let p = self.0.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, data).unwrap();
+    }
+    pub fn str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub type Payload = BTreeMap<String, Vec<u8>>;
+
+pub fn payload(items: &[(&str, &str)]) -> Payload {
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// The moments between the kubelet's steps, where a poller may look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The new timestamped directory is written, `..data` still old.
+    Written,
+    /// `..data_tmp` exists.
+    DataTmp,
+    /// `..data` is new; new keys have no top-level link yet, removed keys' links dangle.
+    Swapped,
+    /// Top-level links are complete; the old directory still exists.
+    Linked,
+    /// Old directory deleted: the write is complete.
+    Done,
+}
+
+/// Replays `AtomicWriter.Write` of pkg/volume/util/atomic_writer.go (../shared/atomic-writer.md).
+pub struct Volume {
+    pub dir: PathBuf,
+    gen: u32,
+}
+
+impl Volume {
+    pub fn new(dir: PathBuf) -> Volume {
+        fs::create_dir_all(&dir).unwrap();
+        Volume { dir, gen: 0 }
+    }
+
+    pub fn write(&mut self, p: &Payload) {
+        self.write_with(p, |_| {});
+    }
+
+    /// The kubelet's sequence; `pause` runs between steps. Returns false when the content was
+    /// identical and nothing was swapped (as the kubelet does).
+    pub fn write_with(&mut self, p: &Payload, pause: impl FnMut(Step)) -> bool {
+        let old = fs::read_link(self.dir.join("..data")).ok();
+        if let Some(old) = &old {
+            if self.read_dir_payload(&self.dir.join(old)) == *p {
+                self.link_top_level(p);
+                return false;
+            }
+        }
+        self.swap(p, old, pause);
+        true
+    }
+
+    /// What other writers (git-sync, scripts) do: a full rotation with identical bytes.
+    pub fn rotate_identical(&mut self) {
+        let old = fs::read_link(self.dir.join("..data")).unwrap();
+        let p = self.read_dir_payload(&self.dir.join(&old));
+        self.swap(&p, Some(old), |_| {});
+    }
+
+    fn swap(&mut self, p: &Payload, old: Option<PathBuf>, mut pause: impl FnMut(Step)) {
+        self.gen += 1;
+        let ts = format!(
+            "..2026_11_25_10_12_{:02}.{}{}",
+            self.gen % 60,
+            1_000_000 + self.gen,
+            std::process::id()
+        );
+        let tsdir = self.dir.join(&ts);
+        fs::create_dir(&tsdir).unwrap();
+        for (k, v) in p {
+            let f = tsdir.join(k);
+            fs::create_dir_all(f.parent().unwrap()).unwrap();
+            fs::write(&f, v).unwrap();
+        }
+        pause(Step::Written);
+        let _ = fs::remove_file(self.dir.join("..data_tmp"));
+        symlink(&ts, self.dir.join("..data_tmp")).unwrap();
+        pause(Step::DataTmp);
+        fs::rename(self.dir.join("..data_tmp"), self.dir.join("..data")).unwrap();
+        pause(Step::Swapped);
+        self.link_top_level(p);
+        // Remove top-level links of keys that went away.
+        let keep: Vec<String> = p.keys().map(|k| top(k).to_string()).collect();
+        for e in fs::read_dir(&self.dir).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            if !name.starts_with("..") && !keep.contains(&name) {
+                fs::remove_file(self.dir.join(&name)).unwrap();
+            }
+        }
+        pause(Step::Linked);
+        if let Some(old) = old {
+            fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
+        pause(Step::Done);
+    }
+
+    fn link_top_level(&self, p: &Payload) {
+        for k in p.keys() {
+            let t = top(k);
+            let link = self.dir.join(t);
+            if fs::symlink_metadata(&link).is_err() {
+                symlink(format!("..data/{t}"), link).unwrap();
+            }
+        }
+    }
+
+    fn read_dir_payload(&self, dir: &Path) -> Payload {
+        let mut out = Payload::new();
+        fn walk(base: &Path, dir: &Path, out: &mut Payload) {
+            for e in fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else {
+                    let rel = p.strip_prefix(base).unwrap().to_str().unwrap().to_string();
+                    out.insert(rel, fs::read(&p).unwrap());
+                }
+            }
+        }
+        walk(dir, dir, &mut out);
+        out
+    }
+}
+
+fn top(key: &str) -> &str {
+    key.split('/').next().unwrap()
+}
+
+/// The digest of a payload computed by GNU coreutils, not by us: the payload is written to a
+/// scratch directory, `sha256sum` lists it sorted by path bytes, and `sha256sum` hashes that list.
+pub fn coreutils_digest(p: &Payload) -> String {
+    let t = Tmp::new();
+    for (k, v) in p {
+        t.write(k, v);
+    }
+    coreutils_digest_of_dir(&t.0)
+}
+
+pub fn coreutils_digest_of_dir(dir: &Path) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -r -d '\\n' sha256sum -- | sha256sum")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// One request the receiver saw.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn digest(&self) -> &str {
+        self.header("X-Hashreload-Digest").unwrap_or("")
+    }
+}
+
+/// How the receiver answers one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Status(u16, &'static str),
+    /// Say nothing for this long, then close.
+    Hang(Duration),
+    Redirect(String),
+}
+
+/// A real HTTP listener on 127.0.0.1 answering from a script (then 200), recording requests.
+pub struct Receiver {
+    pub port: u16,
+    requests: Arc<Mutex<Vec<Request>>>,
+    script: Arc<Mutex<VecDeque<Reply>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    pub fn start(script: Vec<Reply>) -> Receiver {
+        Receiver::on(TcpListener::bind("127.0.0.1:0").unwrap(), script)
+    }
+
+    pub fn on(listener: TcpListener, script: Vec<Reply>) -> Receiver {
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s, st) = (requests.clone(), script.clone(), stop.clone());
+        let thread = thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        // A connection of its own, so a hanging reply never blocks the next one.
+                        let (r, s, st) = (r.clone(), s.clone(), st.clone());
+                        thread::spawn(move || serve(conn, &r, &s, &st));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Receiver {
+            port,
+            requests,
+            script,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    pub fn digests(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .map(|r| r.digest().to_string())
+            .collect()
+    }
+
+    pub fn push(&self, reply: Reply) {
+        self.script.lock().unwrap().push_back(reply);
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    requests: &Mutex<Vec<Request>>,
+    script: &Mutex<VecDeque<Reply>>,
+    stop: &AtomicBool,
+) {
+    conn.set_nonblocking(false).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    for _ in 0..100 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.trim_end().split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            headers.push((k.to_string(), v.trim().to_string()));
+        }
+    }
+    let mut body = vec![0; length.min(1 << 20)];
+    let _ = reader.read_exact(&mut body);
+    requests.lock().unwrap().push(Request {
+        method,
+        path,
+        headers,
+    });
+    let reply = script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Reply::Status(200, ""));
+    let response = match reply {
+        Reply::Status(code, body) => format!(
+            "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        Reply::Redirect(to) => format!(
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        Reply::Hang(d) => {
+            let end = Instant::now() + d;
+            while Instant::now() < end && !stop.load(Ordering::SeqCst) {
+                thread::sleep(Duration::from_millis(10));
+            }
+            return;
+        }
+    };
+    let _ = conn.write_all(response.as_bytes());
+}
+
+/// A port nothing listens on (for an endpoint that is down).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary, its stderr collected line by line.
+pub struct Proc {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+}
+
+impl Proc {
+    pub fn start(args: &[&str]) -> Proc {
+        Proc::spawn(Command::new(BIN).args(args))
+    }
+
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let l = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut l = l.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Proc { child, log }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    /// Waits for `needle` to appear `n` times in the log; panics with the log otherwise.
+    pub fn wait_for_n(&self, needle: &str, n: usize) {
+        if !wait_until(20, || self.count(needle) >= n) {
+            panic!("waited for {n} x {needle:?}; log:\n{}", self.log());
+        }
+    }
+
+    pub fn wait_for(&self, needle: &str) {
+        self.wait_for_n(needle, 1)
+    }
+
+    /// Waits until the loop has finished `n` more scans than now (needs `-v`).
+    pub fn wait_scans(&self, n: usize) {
+        let have = self.count("msg=scanned");
+        self.wait_for_n("msg=scanned", have + n);
+    }
+
+    /// Sends a signal and waits for the exit; returns the status and how long it took.
+    pub fn signal(&mut self, sig: i32) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+        let status = self
+            .wait_exit(10)
+            .expect("no exit within 10 s of the signal");
+        (status, start.elapsed())
+    }
+
+    pub fn wait_exit(&mut self, secs: u64) -> Option<ExitStatus> {
+        let mut status = None;
+        wait_until(secs, || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion (for usage errors): exit code and stderr.
+pub fn run(args: &[&str]) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

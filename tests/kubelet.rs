@@ -1,0 +1,241 @@
+//! The real binary against volumes written exactly as the kubelet writes them, and against plain
+//! directories with everything odd a directory can hold.
+
+mod common;
+use common::*;
+use std::os::unix::fs::symlink;
+
+fn watch(dir: &str, r: &Receiver) -> Proc {
+    Proc::start(&["-v", "-p", dir, "-u", &r.url("/-/reload"), "-i", "20ms"])
+}
+
+#[test]
+fn content_change_reloads_once_with_the_coreutils_digest() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    let first = payload(&[("prometheus.yml", "scrape_configs: []\n")]);
+    v.write(&first);
+    let r = Receiver::start(vec![]);
+    let p = watch(t.path("vol").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    assert!(p
+        .log()
+        .contains(&format!("digest={}", &coreutils_digest(&first)[..12])));
+
+    let second = payload(&[("prometheus.yml", "scrape_configs: [{job_name: x}]\n")]);
+    v.write(&second);
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    let req = &r.requests()[0];
+    assert_eq!(req.method, "POST");
+    assert_eq!(req.path, "/-/reload");
+    assert_eq!(req.digest(), coreutils_digest(&second));
+    p.wait_scans(3);
+    assert_eq!(r.count(), 1, "one change, one reload");
+    assert!(
+        p.log().contains("added=0 changed=1 removed=0"),
+        "{}",
+        p.log()
+    );
+}
+
+#[test]
+fn identical_content_rotation_does_not_reload() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("a.yml", "a"), ("rules/b.yml", "b")]));
+    let r = Receiver::start(vec![]);
+    let p = watch(t.path("vol").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    for _ in 0..3 {
+        v.rotate_identical();
+        p.wait_scans(2);
+    }
+    // The kubelet itself skips identical writes; other writers rotate anyway.
+    assert!(!v.write_with(&payload(&[("a.yml", "a"), ("rules/b.yml", "b")]), |_| {}));
+    p.wait_scans(2);
+    assert_eq!(r.count(), 0, "{}", p.log());
+    assert_eq!(p.count("content changed"), 0);
+}
+
+#[test]
+fn keys_added_removed_and_nested_are_changes() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    let r = Receiver::start(vec![]);
+    v.write(&payload(&[("a.yml", "a")]));
+    let p = watch(t.path("vol").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    let steps = [
+        payload(&[("a.yml", "a"), ("b.yml", "b")]),
+        payload(&[
+            ("a.yml", "a"),
+            ("b.yml", "b"),
+            ("rules/x/deep.yml", "d"),
+            ("rules/y.yml", "y"),
+        ]),
+        payload(&[("a.yml", "a"), ("b.yml", "b"), ("rules/y.yml", "y")]),
+        payload(&[("b.yml", "b"), ("rules/y.yml", "y2")]),
+    ];
+    for (i, s) in steps.iter().enumerate() {
+        v.write(s);
+        assert!(
+            wait_until(10, || r.count() == i + 1),
+            "step {i}: {}",
+            p.log()
+        );
+        assert_eq!(r.requests()[i].digest(), coreutils_digest(s), "step {i}");
+    }
+    let log = p.log();
+    for counts in [
+        "added=1 changed=0 removed=0",
+        "added=2 changed=0 removed=0",
+        "added=0 changed=0 removed=1",
+        "added=0 changed=1 removed=1",
+    ] {
+        assert!(log.contains(counts), "{counts}: {log}");
+    }
+}
+
+#[test]
+fn every_intermediate_state_of_a_write_reads_as_old_or_new() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    let old = payload(&[("a.yml", "old"), ("gone.yml", "g")]);
+    let new = payload(&[("a.yml", "new"), ("added.yml", "n")]);
+    v.write(&old);
+    let r = Receiver::start(vec![]);
+    let p = watch(t.path("vol").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    let (old_d, new_d) = (coreutils_digest(&old), coreutils_digest(&new));
+    let mut seen = Vec::new();
+    v.write_with(&new, |step| {
+        // Let several scans look at each intermediate state.
+        p.wait_scans(3);
+        seen.push((step, r.digests()));
+    });
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    assert_eq!(r.digests(), std::slice::from_ref(&new_d));
+    for (step, digests) in seen {
+        let expect: &[String] = match step {
+            common::Step::Written | common::Step::DataTmp => &[],
+            _ => std::slice::from_ref(&new_d),
+        };
+        assert_eq!(digests, expect, "after {step:?} (old digest {old_d})");
+    }
+}
+
+#[test]
+fn a_swap_landing_mid_scan_is_read_again_never_torn() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    // A big file makes each scan long, so swaps land in the middle of one.
+    let big = "x".repeat(20 << 20);
+    let snapshot = |i: usize| payload(&[("big.bin", big.as_str()), ("n.yml", &i.to_string())]);
+    v.write(&snapshot(0));
+    let r = Receiver::start(vec![]);
+    let p = Proc::start(&[
+        "-v",
+        "-p",
+        t.path("vol").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "-i",
+        "1ms",
+    ]);
+    p.wait_for("hashreload started");
+    let mut written = vec![coreutils_digest(&snapshot(0))];
+    let mut i = 0;
+    while p.count("reading again") == 0 && i < 200 {
+        i += 1;
+        v.write(&snapshot(i));
+        written.push(coreutils_digest(&snapshot(i)));
+    }
+    assert!(
+        p.count("reading again") > 0,
+        "no swap landed mid-scan in {i} writes"
+    );
+    let last = written.last().unwrap().clone();
+    assert!(
+        wait_until(20, || r.digests().last() == Some(&last)),
+        "{}",
+        p.log()
+    );
+    for d in r.digests() {
+        assert!(written.contains(&d), "torn digest {d} delivered");
+    }
+}
+
+#[test]
+fn copied_volume_without_symlinks_ignores_dotdot_entries() {
+    // Sandboxed runtimes (kata) copy the volume: `..data` is a real directory.
+    let t = Tmp::new();
+    t.write("vol/..data/a.yml", "a");
+    t.write("vol/..2026_11_25_10_12_31.1/a.yml", "a");
+    t.write("vol/a.yml", "a");
+    let r = Receiver::start(vec![]);
+    let p = watch(t.path("vol").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    assert!(p.log().contains("files=1 "), "{}", p.log());
+    t.write("vol/..data/a.yml", "changed only in a dotdot dir");
+    p.wait_scans(3);
+    assert_eq!(r.count(), 0);
+    t.write("vol/a.yml", "b");
+    assert!(wait_until(10, || r.count() == 1));
+    assert_eq!(
+        r.digests()[0],
+        coreutils_digest(&payload(&[("a.yml", "b")]))
+    );
+}
+
+#[test]
+fn plain_directory_with_fifo_devices_loops_and_a_big_file() {
+    let t = Tmp::new();
+    t.write("d/small.yml", "s");
+    t.write("d/big.bin", vec![7u8; 50 << 20]);
+    symlink("/dev/zero", t.path("d/zero")).unwrap();
+    symlink(t.path("d"), t.path("d/loop")).unwrap();
+    symlink("/", t.path("d/root")).unwrap();
+    let fifo = std::ffi::CString::new(t.path("d/fifo").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let r = Receiver::start(vec![]);
+    let p = watch(t.path("d").to_str().unwrap(), &r);
+    p.wait_for("hashreload started");
+    assert!(p.log().contains("files=2 "), "{}", p.log());
+    t.write("d/small.yml", "s2");
+    assert!(wait_until(20, || r.count() == 1), "{}", p.log());
+    // coreutils over the regular files only.
+    let plain = Tmp::new();
+    plain.write("small.yml", b"s2");
+    plain.write("big.bin", vec![7u8; 50 << 20]);
+    assert_eq!(r.digests()[0], coreutils_digest_of_dir(&plain.0));
+}
+
+#[test]
+fn a_single_file_root_and_a_root_that_disappears_and_returns() {
+    let t = Tmp::new();
+    t.write("conf/app.yml", "v1");
+    t.write("other/x", "x");
+    let r = Receiver::start(vec![]);
+    let p = Proc::start(&[
+        "-v",
+        "-p",
+        t.path("conf/app.yml").to_str().unwrap(),
+        "-p",
+        t.path("other").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "-i",
+        "20ms",
+    ]);
+    p.wait_for("hashreload started");
+    assert!(p.log().contains("files=1"));
+    std::fs::remove_dir_all(t.path("other")).unwrap();
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    t.write("other/x", "x");
+    assert!(wait_until(10, || r.count() == 2), "{}", p.log());
+    t.write("conf/app.yml", "v2");
+    assert!(wait_until(10, || r.count() == 3), "{}", p.log());
+    let d = r.digests();
+    assert_ne!(d[0], d[1]);
+    assert_ne!(d[1], d[2]);
+}

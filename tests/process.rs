@@ -1,0 +1,231 @@
+//! Process behaviour: usage errors and exit codes, SIGTERM in every state, PID 1 duties.
+
+mod common;
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn usage_errors_exit_2_with_one_line_and_a_hint() {
+    let t = Tmp::new();
+    t.write("d/a", b"a");
+    let d = t.path("d");
+    let d = d.to_str().unwrap();
+    let u = "http://127.0.0.1:9/";
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "--path"),
+        (&["-u", u], "--path"),
+        (&["-p", "/nonexistent/conf", "-u", u], "/nonexistent/conf"),
+        (&["-p", "/dev/null", "-u", u], "/dev/null"),
+        (&["-p", d], "nothing to reload"),
+        (&["-p", d, "-u", "https://127.0.0.1/"], "--url"),
+        (&["-p", d, "-u", "ftp://x/"], "--url"),
+        (&["-p", d, "-u", "127.0.0.1:9090"], "--url"),
+        (&["-p", d, "-u", u, "--bogus"], "--bogus"),
+        (&["-p", d, "-u", u, "-Z"], "-Z"),
+        (&["-p", d, "-u", u, "--interval"], "--interval"),
+        (&["-p", d, "-u", u, "--interval", "soon"], "--interval"),
+        (&["-p", d, "-u", u, "-i", "0"], "--interval"),
+        (&["-p", d, "-u", u, "--timeout", "1y"], "--timeout"),
+        (
+            &["-p", d, "-u", u, "--retry-interval", "x"],
+            "--retry-interval",
+        ),
+        (
+            &["-p", d, "-u", u, "--max-backoff", "100ms"],
+            "--max-backoff",
+        ),
+        (&["-p", d, "-u", u, "--settle", "-1s"], "--settle"),
+        (&["-p", d, "-u", u, "--status", "2xx"], "--status"),
+        (&["-p", d, "-u", u, "-X", "GET POST"], "--method"),
+        (&["-p", d, "-u", u, "-H", "X-Token"], "--header"),
+        (
+            &["-p", d, "-u", u, "-H", "X-A: b\nX-Injected: 1"],
+            "--header",
+        ),
+        (
+            &[
+                "-p",
+                d,
+                "-u",
+                u,
+                "--bearer-token-file",
+                "/nonexistent/token",
+            ],
+            "--bearer-token-file",
+        ),
+        (&["-p", d, "-u", u, "--log-format", "text"], "--log-format"),
+        (&["-p", d, "-u", u, "--log-level", "trace"], "--log-level"),
+        (
+            &["-p", d, "-u", u, "--reload-on-start=1"],
+            "--reload-on-start",
+        ),
+        (
+            &["-p", d, "no-such-command-anywhere"],
+            "no-such-command-anywhere",
+        ),
+    ];
+    for (args, names) in cases {
+        let (code, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{args:?}: {err}");
+        assert!(
+            lines[0].starts_with("hashreload: ") && lines[0].contains(names),
+            "{args:?}: {err}"
+        );
+        assert_eq!(lines[1], "try 'hashreload --help'");
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("Usage: hashreload [OPTIONS] [--] [COMMAND [ARGS...]]"));
+    let out = Command::new(BIN).arg("-V").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("hashreload {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn readme_documents_every_flag() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    for word in help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+    {
+        let flag = word.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+        let documented = readme.lines().any(|l| {
+            l.starts_with("| `")
+                && (l.contains(&format!("{flag} ")) || l.contains(&format!("{flag}`")))
+        });
+        assert!(documented, "the README's flag table lacks {flag}");
+    }
+}
+
+fn watcher(t: &Tmp, extra: &[&str]) -> Vec<String> {
+    t.write("d/a", b"a");
+    let mut v: Vec<String> = ["-p", t.path("d").to_str().unwrap(), "-i", "50ms"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+#[test]
+fn sigterm_while_sleeping_exits_0_at_once() {
+    let t = Tmp::new();
+    let r = Receiver::start(vec![]);
+    let args = watcher(&t, &["-u", &r.url("/"), "-i", "1h"]);
+    let mut p = Proc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.wait_for("hashreload started");
+    let (status, took) = p.signal(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        wait_until(5, || p.log().contains("msg=\"shutting down\" signal=TERM")),
+        "{}",
+        p.log()
+    );
+}
+
+#[test]
+fn sigint_while_a_request_hangs_exits_0_at_once() {
+    let t = Tmp::new();
+    let r = Receiver::start(vec![Reply::Hang(Duration::from_secs(30))]);
+    let args = watcher(&t, &["-u", &r.url("/"), "--timeout", "60s"]);
+    let mut p = Proc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.wait_for("hashreload started");
+    t.write("d/a", b"b");
+    assert!(wait_until(10, || r.count() == 1));
+    let (status, took) = p.signal(libc::SIGINT);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn sigterm_while_a_command_runs_ends_its_process_group() {
+    let t = Tmp::new();
+    let pidfile = t.path("pid");
+    let script = format!("sleep 60 & echo $! > {}; wait", pidfile.display());
+    let args = watcher(&t, &["--timeout", "60s", "sh", "-c", &script]);
+    let mut p = Proc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.wait_for("hashreload started");
+    t.write("d/a", b"b");
+    assert!(wait_until(10, || std::fs::read_to_string(&pidfile)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let sleeper: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (status, took) = p.signal(libc::SIGTERM);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        wait_until(5, || unsafe { libc::kill(sleeper, 0) } != 0),
+        "sleep 60 survived us"
+    );
+}
+
+/// The pid of `unshare`'s child: hashreload as PID 1 of its own namespace.
+fn inner_pid(unshare: u32) -> Option<i32> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).ok()?;
+    children.split_whitespace().next()?.parse().ok()
+}
+
+fn children_of(pid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        if fields.get(1).and_then(|p| p.parse().ok()) == Some(pid) {
+            let state = fields[0].chars().next().unwrap_or('?');
+            out.push((e.file_name().to_str().unwrap().parse().unwrap_or(0), state));
+        }
+    }
+    out
+}
+
+#[test]
+fn as_pid_1_it_exits_on_sigterm_and_reaps_orphans() {
+    let t = Tmp::new();
+    // Each run leaves an orphan that exits soon after: the kernel reparents it to PID 1 (us).
+    let args = watcher(&t, &["sh", "-c", "(sleep 0.2; exit 0) & exit 0"]);
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", BIN]).args(&args);
+    let mut p = Proc::spawn(&mut cmd);
+    p.wait_for("hashreload started");
+    let inner = inner_pid(p.child.id()).expect("unshare has a child");
+    for n in 1..=3 {
+        t.write("d/a", format!("{n}").as_bytes());
+        p.wait_for_n("result=\"exit status 0\"", n);
+    }
+    // Each orphan exits after 0.2 s; reaped, it is gone, unreaped it would stay a zombie ('Z').
+    assert!(
+        wait_until(5, || children_of(inner).is_empty()),
+        "zombies: {:?}",
+        children_of(inner)
+    );
+    let start = std::time::Instant::now();
+    unsafe { libc::kill(inner, libc::SIGTERM) };
+    let status = p.wait_exit(10).expect("PID 1 did not exit on SIGTERM");
+    assert_eq!(status.code(), Some(0), "{}", p.log());
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
