@@ -238,4 +238,60 @@ fn a_single_file_root_and_a_root_that_disappears_and_returns() {
     let d = r.digests();
     assert_ne!(d[0], d[1]);
     assert_ne!(d[1], d[2]);
+    // Several roots: SHA-256 of `<root digest>  <root as given>\n` per root, in order.
+    let file_root = sha256_hex(format!("{}  app.yml\n", sha256_hex(b"v2")).as_bytes());
+    let dir_root = coreutils_digest(&payload(&[("x", "x")]));
+    let text = format!(
+        "{file_root}  {}\n{dir_root}  {}\n",
+        t.path("conf/app.yml").display(),
+        t.path("other").display()
+    );
+    assert_eq!(d[2], sha256_hex(text.as_bytes()));
+}
+
+#[test]
+fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tmp::new();
+    t.write("d/ok.yml", "ok");
+    t.write("d/secret.yml", "s");
+    let secret = t.path("d/secret.yml");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let r = Receiver::start(vec![]);
+    // Root reads everything: run as nobody.
+    let p = Proc::spawn(std::process::Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        BIN,
+        "-v",
+        "-p",
+        t.path("d").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "-i",
+        "20ms",
+    ]));
+    p.wait_for("hashreload started");
+    let manifest = format!(
+        "{}  ok.yml\n{}  secret.yml\n",
+        sha256_hex(b"ok"),
+        "0".repeat(64)
+    );
+    assert!(
+        p.log().contains(&format!(
+            "digest={}",
+            &sha256_hex(manifest.as_bytes())[..12]
+        )),
+        "{}",
+        p.log()
+    );
+    p.wait_scans(5);
+    assert_eq!(p.count("cannot read"), 1, "{}", p.log());
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    assert_eq!(
+        r.digests()[0],
+        coreutils_digest(&payload(&[("ok.yml", "ok"), ("secret.yml", "s")]))
+    );
 }
