@@ -8,6 +8,7 @@ use crate::log::{Format, Level};
 use crate::target::{self, HttpUrl};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,112 +39,33 @@ const fn flag(
     }
 }
 
+#[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[
-    flag(
-        Some('p'),
-        "path",
-        Some("PATH"),
-        None,
-        "Directory (walked recursively) or file to watch; repeatable, at least one",
-    ),
-    flag(
-        Some('u'),
-        "url",
-        Some("URL"),
-        None,
-        "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth",
-    ),
-    flag(
-        Some('X'),
-        "method",
-        Some("METHOD"),
-        Some("POST"),
-        "HTTP method of reload requests",
-    ),
-    flag(
-        None,
-        "status",
-        Some("CODES"),
-        Some("any 2xx"),
-        "HTTP statuses that count as success, a comma list such as 200,204",
-    ),
-    flag(
-        None,
-        "timeout",
-        Some("DUR"),
-        Some("10s"),
-        "Limit for one delivery attempt (request or COMMAND run)",
-    ),
-    flag(
-        Some('H'),
-        "header",
-        Some("'NAME: VALUE'"),
-        None,
-        "Extra request header; repeatable. Values never reach a log",
-    ),
-    flag(
-        None,
-        "bearer-token-file",
-        Some("FILE"),
-        None,
-        "Send 'Authorization: Bearer <file content>', re-read at every request",
-    ),
-    flag(
-        Some('i'),
-        "interval",
-        Some("DUR"),
-        Some("1s"),
-        "Full re-hash interval",
-    ),
-    flag(
-        None,
-        "retry-interval",
-        Some("DUR"),
-        Some("1s"),
-        "First wait after a failed delivery, doubling (with jitter) up to --max-backoff",
-    ),
-    flag(
-        None,
-        "max-backoff",
-        Some("DUR"),
-        Some("5m"),
-        "Longest wait between delivery attempts",
-    ),
-    flag(
-        None,
-        "settle",
-        Some("DUR"),
-        Some("0"),
-        "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)",
-    ),
-    flag(
-        None,
-        "reload-on-start",
-        None,
-        None,
-        "Deliver once after the first scan",
-    ),
-    flag(
-        None,
-        "log-format",
-        Some("FORMAT"),
-        Some("logfmt"),
-        "logfmt or json",
-    ),
-    flag(
-        None,
-        "log-level",
-        Some("LEVEL"),
-        Some("info"),
-        "debug, info, warn or error",
-    ),
-    flag(
-        Some('v'),
-        "verbose",
-        None,
-        None,
-        "Same as --log-level debug",
-    ),
+    flag(Some('p'), "path", Some("PATH"), None,
+        "Directory (walked recursively) or file to watch; repeatable, at least one"),
+    flag(Some('u'), "url", Some("URL"), None,
+        "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth"),
+    flag(Some('X'), "method", Some("METHOD"), Some("POST"), "HTTP method of reload requests"),
+    flag(None, "status", Some("CODES"), Some("any 2xx"),
+        "HTTP statuses that count as success, a comma list such as 200,204"),
+    flag(None, "timeout", Some("DUR"), Some("10s"),
+        "Limit for one delivery attempt (request or COMMAND run)"),
+    flag(Some('H'), "header", Some("'NAME: VALUE'"), None,
+        "Extra request header; repeatable. Values never reach a log"),
+    flag(None, "bearer-token-file", Some("FILE"), None,
+        "Send 'Authorization: Bearer <file content>', re-read at every request"),
+    flag(Some('i'), "interval", Some("DUR"), Some("1s"), "Full re-hash interval"),
+    flag(None, "retry-interval", Some("DUR"), Some("1s"),
+        "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
+    flag(None, "max-backoff", Some("DUR"), Some("5m"), "Longest wait between delivery attempts"),
+    flag(None, "settle", Some("DUR"), Some("0"),
+        "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
+    flag(None, "reload-on-start", None, None, "Deliver once after the first scan"),
+    flag(None, "listen-address", Some("ADDR"), Some("off"),
+        "Serve /metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
+    flag(None, "log-format", Some("FORMAT"), Some("logfmt"), "logfmt or json"),
+    flag(None, "log-level", Some("LEVEL"), Some("info"), "debug, info, warn or error"),
+    flag(Some('v'), "verbose", None, None, "Same as --log-level debug"),
     flag(Some('q'), "quiet", None, None, "Same as --log-level warn"),
     flag(Some('h'), "help", None, None, "Print this help"),
     flag(Some('V'), "version", None, None, "Print the version"),
@@ -167,6 +89,7 @@ pub struct Config {
     pub reload_on_start: bool,
     pub log_format: Format,
     pub log_level: Level,
+    pub listen_address: Option<SocketAddr>,
     /// The resolved program path, then its arguments.
     pub command: Option<(PathBuf, Vec<OsString>)>,
 }
@@ -223,6 +146,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
     let settle = last("settle");
     let log_format = last("log-format");
     let log_level = last("log-level");
+    let listen = last("listen-address");
     let reload_on_start = has("reload-on-start");
     let verbose = has("verbose");
     let quiet = has("quiet");
@@ -323,6 +247,16 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
         None if quiet => Level::Warn,
         None => Level::Info,
     };
+    let listen_address = match listen {
+        None => None,
+        Some(a) => {
+            let a = utf8("--listen-address", &a)?;
+            match parse_listen(&a) {
+                Some(addr) => Some(addr),
+                None => return usage(format!("--listen-address {a}: expected HOST:PORT such as 127.0.0.1:9533, [::1]:9533 or :9533")),
+            }
+        }
+    };
     Ok(Parsed::Run(Box::new(Config {
         paths,
         urls,
@@ -338,6 +272,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
         reload_on_start,
         log_format,
         log_level,
+        listen_address,
         command,
     })))
 }
@@ -457,6 +392,23 @@ fn parse_header(h: &str) -> Result<(String, String), UsageError> {
         ));
     }
     Ok((name.to_string(), value.to_string()))
+}
+
+/// `HOST:PORT`, `[V6]:PORT`, `:PORT` (every interface) or `localhost:PORT`, resolved without DNS.
+fn parse_listen(s: &str) -> Option<SocketAddr> {
+    if let Some(port) = s.strip_prefix(':') {
+        return Some(SocketAddr::from((
+            Ipv4Addr::UNSPECIFIED,
+            port.parse::<u16>().ok()?,
+        )));
+    }
+    if let Some(port) = s.strip_prefix("localhost:") {
+        return Some(SocketAddr::from((
+            Ipv4Addr::LOCALHOST,
+            port.parse::<u16>().ok()?,
+        )));
+    }
+    s.parse().ok()
 }
 
 /// `0`, or a sequence of numbers with units: `250ms`, `2s`, `1m30s`, `1.5h`.
@@ -723,10 +675,22 @@ mod tests {
         assert!(with(&["-H", "Bad Name: x"]).starts_with("--header"));
         assert!(with(&["-H", "X: a\r\nInjected: 1"]).starts_with("--header X"));
         assert!(with(&["--log-format", "xml"]).starts_with("--log-format"));
+        assert!(with(&["--listen-address", "nohost"]).starts_with("--listen-address"));
+        assert!(with(&["--listen-address", "h:99999"]).starts_with("--listen-address"));
         assert!(with(&["--log-level", "loud"]).starts_with("--log-level"));
         assert!(with(&["--reload-on-start=yes"]).contains("takes no value"));
         assert!(with(&["-v", "-q"]).contains("choose one"));
         assert!(with(&["--bearer-token-file", "/nonexistent/t"]).contains("/nonexistent/t"));
+    }
+
+    #[test]
+    fn parses_listen_addresses() {
+        assert_eq!(parse_listen(":9533"), "0.0.0.0:9533".parse().ok());
+        assert_eq!(parse_listen("localhost:80"), "127.0.0.1:80".parse().ok());
+        assert_eq!(parse_listen("[::1]:8080"), "[::1]:8080".parse().ok());
+        assert_eq!(parse_listen("10.0.0.1:1"), "10.0.0.1:1".parse().ok());
+        assert_eq!(parse_listen("example.com:1"), None);
+        assert_eq!(parse_listen("127.0.0.1"), None);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Entry {
 pub struct Manifest {
     pub entries: Vec<Entry>,
     pub digest: Hash,
+    /// Bytes hashed to make it (for metrics; not part of the digest).
+    pub bytes: u64,
 }
 
 impl Manifest {
@@ -47,6 +49,7 @@ impl Manifest {
         Manifest {
             entries,
             digest: hasher.finalize().into(),
+            bytes: 0,
         }
     }
 
@@ -127,12 +130,17 @@ impl Default for Hasher {
 }
 
 impl Hasher {
-    pub fn hash(&mut self, r: &mut impl Read) -> io::Result<Hash> {
+    /// The hash of everything `r` yields, and how many bytes that was.
+    pub fn hash(&mut self, r: &mut impl Read) -> io::Result<(Hash, u64)> {
         let mut sha = Sha256::new();
+        let mut total = 0;
         loop {
             match r.read(&mut self.buf) {
-                Ok(0) => return Ok(sha.finalize().into()),
-                Ok(n) => sha.update(&self.buf[..n]),
+                Ok(0) => return Ok((sha.finalize().into(), total)),
+                Ok(n) => {
+                    sha.update(&self.buf[..n]);
+                    total += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
@@ -145,7 +153,7 @@ mod tests {
     use super::*;
 
     fn h(data: &[u8]) -> Hash {
-        Hasher::default().hash(&mut &data[..]).unwrap()
+        Hasher::default().hash(&mut &data[..]).unwrap().0
     }
 
     fn entry(path: &[u8], data: &[u8]) -> Entry {

@@ -1,17 +1,20 @@
 //! hashreload: polls mounted config files, hashes their content, and tells the server to reload
 //! when the content changed. Data flows one way: scan (`volume`) -> digest (`digest`) -> compare
-//! and deliver (`poll`, `target`) -> record (`log`).
+//! and deliver (`poll`, `target`) -> record (`log`, `metrics`, served by `server`).
 
 pub mod cli;
 pub mod digest;
 pub mod log;
+pub mod metrics;
 pub mod poll;
 pub mod process;
+pub mod server;
 pub mod target;
 pub mod volume;
 
 use std::ffi::OsString;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Exit codes, as documented in the README.
 pub const EXIT_RUNTIME: i32 = 1;
@@ -35,14 +38,40 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
     };
     log::init(config.log_level, config.log_format);
+    // Bound before anything runs, so a taken port is a config error at start.
+    let listener = match config.listen_address.map(std::net::TcpListener::bind) {
+        None => None,
+        Some(Ok(l)) => Some(l),
+        Some(Err(e)) => {
+            let addr = config
+                .listen_address
+                .map_or(String::new(), |a| a.to_string());
+            eprintln!("hashreload: --listen-address {addr}: {e}\ntry 'hashreload --help'");
+            return EXIT_USAGE;
+        }
+    };
     if let Err(e) = process::install_signal_handlers() {
         log::error("cannot install signal handlers", &[("error", &e)]);
         return EXIT_RUNTIME;
     }
-    watch(*config)
+    let shared = match listener {
+        None => None,
+        Some(l) => {
+            let shared = Arc::new(metrics::Shared::default());
+            let addr = l.local_addr().map_or(String::new(), |a| a.to_string());
+            let health = server::Health::new(config.interval, config.timeout);
+            if let Err(e) = server::spawn(l, shared.clone(), health) {
+                log::error("cannot start the metrics server", &[("error", &e)]);
+                return EXIT_RUNTIME;
+            }
+            log::info("serving /metrics and /healthz", &[("address", &addr)]);
+            Some(shared)
+        }
+    };
+    watch(*config, shared)
 }
 
-fn watch(config: cli::Config) -> ! {
+fn watch(config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     let options = Rc::new(target::HttpOptions {
         method: config.method,
         statuses: config.statuses,
@@ -82,5 +111,9 @@ fn watch(config: cli::Config) -> ! {
         settle: config.settle,
         reload_on_start: config.reload_on_start,
     };
-    poll::Poller::new(poll::SystemClock, scan, labels, targets, settings).run()
+    let mut poller = poll::Poller::new(poll::SystemClock, scan, labels, targets, settings);
+    if let Some(shared) = shared {
+        poller = poller.with_shared(shared);
+    }
+    poller.run()
 }

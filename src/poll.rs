@@ -9,11 +9,15 @@
 use crate::cli::{format_duration, VERSION};
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
 use crate::log;
-use std::time::{Duration, Instant};
+use crate::metrics::{Shared, Stats, TargetStats};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub trait Clock {
     fn now(&self) -> Instant;
     fn sleep(&self, d: Duration);
+    /// Wall-clock time in Unix seconds, for timestamps in metrics.
+    fn unix(&self) -> f64;
 }
 
 pub struct SystemClock;
@@ -24,6 +28,11 @@ impl Clock for SystemClock {
     }
     fn sleep(&self, d: Duration) {
         std::thread::sleep(d)
+    }
+    fn unix(&self) -> f64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64())
     }
 }
 
@@ -70,6 +79,8 @@ pub struct Poller<C, S, T> {
     settling: Option<Settling>,
     next_scan: Instant,
     rng: u64,
+    stats: Stats,
+    shared: Option<Arc<Shared>>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -87,7 +98,7 @@ where
         settings: Settings,
     ) -> Self {
         let now = clock.now();
-        let targets = targets
+        let targets: Vec<TargetState<T>> = targets
             .into_iter()
             .map(|target| TargetState {
                 target,
@@ -97,8 +108,15 @@ where
                 failures: 0,
             })
             .collect();
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        let stats = Stats {
+            targets: targets
+                .iter()
+                .map(|t| TargetStats::new(t.target.name()))
+                .collect(),
+            ..Stats::default()
+        };
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id());
         Poller {
@@ -111,6 +129,32 @@ where
             settling: None,
             next_scan: now,
             rng: seed | 1,
+            stats,
+            shared: None,
+        }
+    }
+
+    /// Publishes metrics and progress to a server thread.
+    pub fn with_shared(mut self, shared: Arc<Shared>) -> Self {
+        shared.progress(self.unix_ms());
+        shared.publish(&self.stats);
+        self.shared = Some(shared);
+        self
+    }
+
+    /// The numbers recorded so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    fn unix_ms(&self) -> u64 {
+        (self.clock.unix() * 1000.0) as u64
+    }
+
+    /// A scan or delivery attempt finished: the loop is alive.
+    fn progressed(&self) {
+        if let Some(s) = &self.shared {
+            s.progress(self.unix_ms());
         }
     }
 
@@ -133,6 +177,10 @@ where
             self.poll();
         }
         self.deliver();
+        if let Some(shared) = &self.shared {
+            // Never waits: a snapshot skipped now goes out after the next tick.
+            shared.publish(&self.stats);
+        }
         self.targets
             .iter()
             .filter(|t| self.is_pending(t))
@@ -161,13 +209,19 @@ where
         let scanned = (self.scan)();
         let now = self.clock.now();
         self.next_scan = now + self.settings.interval;
+        self.stats.polls += 1;
+        self.stats.last_poll_seconds = (now - start).as_secs_f64();
+        self.progressed();
         let manifests = match scanned {
             Ok(m) => m,
             Err(e) => {
+                self.stats.poll_errors += 1;
                 log::warn("scan failed, keeping the last state", &[("error", &e)]);
                 return;
             }
         };
+        self.stats.watched_files = manifests.iter().map(|m| m.entries.len() as u64).sum();
+        self.stats.watched_bytes = manifests.iter().map(|m| m.bytes).sum();
         let roots: Vec<(&[u8], &Manifest)> = self
             .labels
             .iter()
@@ -249,8 +303,11 @@ where
                 ],
             );
         }
-        if !self.settings.reload_on_start {
-            for t in &mut self.targets {
+        let now = self.clock.unix();
+        for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
+            if self.settings.reload_on_start {
+                stats.pending_since = now;
+            } else {
                 t.acked = Some(new.digest);
             }
         }
@@ -277,10 +334,17 @@ where
                 ],
             );
         }
-        for t in &mut self.targets {
-            if t.acked != Some(new.digest) {
-                t.backoff = self.settings.retry_interval;
-                t.next_attempt = now;
+        self.stats.changes += 1;
+        let unix = self.clock.unix();
+        for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
+            if t.acked == Some(new.digest) {
+                stats.pending_since = 0.0;
+                continue;
+            }
+            t.backoff = self.settings.retry_interval;
+            t.next_attempt = now;
+            if stats.pending_since == 0.0 {
+                stats.pending_since = unix;
             }
         }
         self.current = Some(new);
@@ -299,6 +363,12 @@ where
             let result = t.target.deliver(&hex);
             let end = self.clock.now();
             let took = format_duration(end - now);
+            let unix = self.clock.unix();
+            let stats = &mut self.stats.targets[i];
+            stats.observe(result.is_ok(), (end - now).as_secs_f64(), unix);
+            if result.is_ok() {
+                stats.pending_since = 0.0;
+            }
             match result {
                 Ok(detail) => {
                     log::info(
@@ -332,6 +402,7 @@ where
                     );
                 }
             }
+            self.progressed();
         }
     }
 }
@@ -383,13 +454,17 @@ mod tests {
     type Sent = Rc<RefCell<Vec<(Instant, String)>>>;
 
     #[derive(Clone)]
-    struct FakeClock(Rc<Cell<Instant>>);
+    struct FakeClock(Rc<Cell<Instant>>, Instant);
     impl Clock for FakeClock {
         fn now(&self) -> Instant {
             self.0.get()
         }
         fn sleep(&self, d: Duration) {
             self.0.set(self.0.get() + d)
+        }
+        /// 1000 s after the epoch at the start.
+        fn unix(&self) -> f64 {
+            1000.0 + (self.0.get() - self.1).as_secs_f64()
         }
     }
 
@@ -425,7 +500,7 @@ mod tests {
     fn content(s: &str) -> Vec<Manifest> {
         vec![Manifest::new(vec![Entry {
             path: b"a".to_vec(),
-            hash: digest::Hasher::default().hash(&mut s.as_bytes()).unwrap(),
+            hash: digest::Hasher::default().hash(&mut s.as_bytes()).unwrap().0,
         }])]
     }
 
@@ -451,7 +526,7 @@ mod tests {
 
     fn world(scripts: Vec<Vec<bool>>, settings: Settings) -> (World, TestPoller) {
         let t0 = Instant::now();
-        let clock = FakeClock(Rc::new(Cell::new(t0)));
+        let clock = FakeClock(Rc::new(Cell::new(t0)), t0);
         let files = Rc::new(RefCell::new(Some(content("v1"))));
         let f = files.clone();
         let scan: Box<dyn FnMut() -> Result<Vec<Manifest>, String>> =
@@ -673,6 +748,32 @@ mod tests {
         w.set("v1");
         w.run(&mut p, Duration::from_secs(10));
         assert!(w.sent(0).is_empty());
+    }
+
+    #[test]
+    fn records_polls_changes_attempts_and_pending_time() {
+        let (w, mut p) = world(vec![vec![false, false]], settings());
+        w.run(&mut p, Duration::from_millis(500));
+        assert_eq!(
+            (p.stats().polls, p.stats().changes, p.stats().watched_files),
+            (1, 0, 1)
+        );
+        w.set("v2");
+        w.run(&mut p, Duration::from_millis(2500));
+        let t = &p.stats().targets[0];
+        assert_eq!(t.name, "first");
+        assert_eq!((t.failures, t.successes), (2, 0));
+        assert!(!t.last_successful);
+        assert_eq!(
+            t.pending_since, 1001.0,
+            "pending since the change was seen at 1s"
+        );
+        w.run(&mut p, Duration::from_secs(10));
+        let t = &p.stats().targets[0];
+        assert_eq!((t.failures, t.successes, t.pending_since), (2, 1, 0.0));
+        assert!(t.last_successful && t.last_success > 1003.0);
+        assert_eq!(p.stats().changes, 1);
+        assert_eq!(p.stats().poll_errors, 0);
     }
 
     #[test]

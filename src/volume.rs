@@ -48,13 +48,31 @@ pub struct Scanner {
 }
 
 /// Where a walk reads from and how strict it is about files vanishing.
-struct Walk<'a> {
+struct Walk {
     /// The directory the kubelet's snapshot lives in; vanishing files mean a torn read.
     snapshot: bool,
     /// Device and inode of every directory above the one being read, including the root's own
     /// ancestors: a symlink back to any of them is a loop (a link to `/` included).
     ancestors: Vec<(u64, u64)>,
-    out: &'a mut Vec<Entry>,
+    out: Vec<Entry>,
+    bytes: u64,
+}
+
+impl Walk {
+    fn new(snapshot: bool, ancestors: Vec<(u64, u64)>) -> Walk {
+        Walk {
+            snapshot,
+            ancestors,
+            out: Vec::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> Manifest {
+        let mut m = Manifest::new(self.out);
+        m.bytes = self.bytes;
+        m
+    }
 }
 
 impl Scanner {
@@ -83,38 +101,31 @@ impl Scanner {
             }
         };
         if !meta.is_dir() {
-            let mut out = Vec::new();
             let name = root
                 .file_name()
                 .unwrap_or(root.as_os_str())
                 .as_bytes()
                 .to_vec();
-            let mut walk = Walk {
-                snapshot: false,
-                ancestors: Vec::new(),
-                out: &mut out,
-            };
+            let mut walk = Walk::new(false, Vec::new());
             let _ = self.file(&mut walk, root, name);
-            return Ok(Manifest::new(out));
+            return Ok(walk.finish());
         }
         let data = root.join("..data");
         let is_link = fs::symlink_metadata(&data).is_ok_and(|m| m.file_type().is_symlink());
         if !is_link {
-            let mut out = Vec::new();
-            let _ = self.walk_root(root, root, false, &mut out);
-            return Ok(Manifest::new(out));
+            return Ok(self
+                .walk_root(root, root, false)
+                .unwrap_or_else(|Torn| Manifest::new(Vec::new())));
         }
         for _ in 0..SNAPSHOT_TRIES {
             let Ok(before) = fs::read_link(&data) else {
                 // `..data` went away: the layout changed, look again next tick.
                 break;
             };
-            let mut out = Vec::new();
-            let torn = self
-                .walk_root(root, &root.join(&before), true, &mut out)
-                .is_err();
-            if !torn && fs::read_link(&data).is_ok_and(|after| after == before) {
-                return Ok(Manifest::new(out));
+            if let Ok(m) = self.walk_root(root, &root.join(&before), true) {
+                if fs::read_link(&data).is_ok_and(|after| after == before) {
+                    return Ok(m);
+                }
             }
             log::debug(
                 "snapshot changed during scan, reading again",
@@ -124,13 +135,7 @@ impl Scanner {
         Err(Unstable(root.to_path_buf()))
     }
 
-    fn walk_root(
-        &mut self,
-        root: &Path,
-        dir: &Path,
-        snapshot: bool,
-        out: &mut Vec<Entry>,
-    ) -> Result<(), Torn> {
+    fn walk_root(&mut self, root: &Path, dir: &Path, snapshot: bool) -> Result<Manifest, Torn> {
         let mut ancestors = Vec::new();
         if let Ok(canonical) = fs::canonicalize(root) {
             for a in canonical.ancestors().skip(1) {
@@ -139,12 +144,9 @@ impl Scanner {
                 }
             }
         }
-        let mut walk = Walk {
-            snapshot,
-            ancestors,
-            out,
-        };
-        self.dir(&mut walk, dir, Vec::new())
+        let mut walk = Walk::new(snapshot, ancestors);
+        self.dir(&mut walk, dir, Vec::new())?;
+        Ok(walk.finish())
     }
 
     /// Reads one directory; `rel` is its path relative to the root (empty for the root).
@@ -237,7 +239,8 @@ impl Scanner {
             Err(e) => return self.unreadable(walk, path, rel, &e),
         }
         match self.hasher.hash(&mut file) {
-            Ok(hash) => {
+            Ok((hash, n)) => {
+                walk.bytes += n;
                 walk.out.push(Entry { path: rel, hash });
                 Ok(())
             }

@@ -1,0 +1,348 @@
+//! The numbers the loop records and their Prometheus text exposition.
+//!
+//! The poll loop owns a `Stats` and publishes a copy after each tick; the server thread renders the
+//! last published copy. Neither ever waits on the other: publishing skips a tick if the server
+//! happens to be taking a copy, and health reads one atomic timestamp.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Histogram buckets of `reload_duration_seconds`, Prometheus' defaults.
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TargetStats {
+    pub name: String,
+    pub successes: u64,
+    pub failures: u64,
+    pub last_successful: bool,
+    /// Unix seconds of the last success, 0 before the first.
+    pub last_success: f64,
+    /// Unix seconds since the oldest change this target has not acknowledged, 0 when none.
+    pub pending_since: f64,
+    /// Cumulative counts per bucket of `BUCKETS`.
+    pub buckets: [u64; BUCKETS.len()],
+    pub duration_sum: f64,
+}
+
+impl TargetStats {
+    pub fn new(name: &str) -> TargetStats {
+        TargetStats {
+            name: name.to_string(),
+            last_successful: true,
+            ..TargetStats::default()
+        }
+    }
+
+    pub fn observe(&mut self, ok: bool, seconds: f64, now_unix: f64) {
+        if ok {
+            self.successes += 1;
+            self.last_success = now_unix;
+        } else {
+            self.failures += 1;
+        }
+        self.last_successful = ok;
+        for (b, le) in self.buckets.iter_mut().zip(BUCKETS) {
+            *b += u64::from(seconds <= le);
+        }
+        self.duration_sum += seconds;
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stats {
+    pub polls: u64,
+    pub poll_errors: u64,
+    pub last_poll_seconds: f64,
+    pub watched_files: u64,
+    pub watched_bytes: u64,
+    pub changes: u64,
+    pub targets: Vec<TargetStats>,
+}
+
+/// What the loop shares with the server thread.
+#[derive(Default)]
+pub struct Shared {
+    stats: Mutex<Arc<Stats>>,
+    /// Unix milliseconds of the loop's last finished scan or delivery attempt.
+    progress_ms: AtomicU64,
+}
+
+impl Shared {
+    /// Never blocks: if the server is copying the last snapshot right now, returns false and the
+    /// caller publishes again after its next tick.
+    pub fn publish(&self, stats: &Stats) -> bool {
+        match self.stats.try_lock() {
+            Ok(mut s) => {
+                *s = Arc::new(stats.clone());
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn snapshot(&self) -> Arc<Stats> {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn progress(&self, unix_ms: u64) {
+        self.progress_ms.store(unix_ms, Ordering::Relaxed);
+    }
+
+    pub fn last_progress_ms(&self) -> u64 {
+        self.progress_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Figures about our own process, read from /proc at scrape time.
+#[derive(Debug, Default, PartialEq)]
+pub struct ProcessStats {
+    pub resident_bytes: u64,
+    pub cpu_seconds: f64,
+    pub start_time: f64,
+    pub open_fds: u64,
+}
+
+impl ProcessStats {
+    pub fn read() -> ProcessStats {
+        // SAFETY: sysconf has no memory effects.
+        let (tick, page) = unsafe {
+            (
+                libc::sysconf(libc::_SC_CLK_TCK),
+                libc::sysconf(libc::_SC_PAGESIZE),
+            )
+        };
+        let (tick, page) = (tick.max(1) as f64, page.max(1) as u64);
+        let mut p = ProcessStats::default();
+        if let Ok(statm) = std::fs::read_to_string("/proc/self/statm") {
+            let rss: u64 = statm
+                .split(' ')
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            p.resident_bytes = rss * page;
+        }
+        if let Ok(stat) = std::fs::read_to_string("/proc/self/stat") {
+            // Fields after the `(comm)`, which may itself hold spaces: state is field 3.
+            let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+            let f: Vec<&str> = rest.split(' ').collect();
+            let num = |i: usize| {
+                f.get(i - 3)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            p.cpu_seconds = (num(14) + num(15)) / tick;
+            let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            });
+            p.start_time = boot.unwrap_or(0.0) + num(22) / tick;
+        }
+        if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+            // The directory handle itself is one of them.
+            p.open_fds = fds.count().saturating_sub(1) as u64;
+        }
+        p
+    }
+}
+
+/// A gauge or counter per target: name, help, value.
+type PerTarget = (&'static str, &'static str, fn(&TargetStats) -> f64);
+
+/// The exposition, format 0.0.4.
+pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
+    let mut o = Exposition(String::with_capacity(4096));
+    o.family(
+        "hashreload_build_info",
+        "gauge",
+        "Always 1; the version as a label.",
+    );
+    o.sample("hashreload_build_info", &[("version", version)], 1);
+    let pending = s.targets.iter().filter(|t| t.pending_since > 0.0).count();
+    #[rustfmt::skip]
+    let scalars: [(&str, &str, &str, f64); 11] = [
+        ("hashreload_polls_total", "counter", "Scans finished, successful or not.", s.polls as f64),
+        ("hashreload_poll_errors_total", "counter",
+            "Scans that failed (a Kubernetes snapshot kept changing during the read).", s.poll_errors as f64),
+        ("hashreload_last_poll_duration_seconds", "gauge", "How long the last scan took.", s.last_poll_seconds),
+        ("hashreload_watched_files", "gauge", "Files in the last successful scan.", s.watched_files as f64),
+        ("hashreload_watched_bytes", "gauge", "Bytes hashed by the last successful scan.", s.watched_bytes as f64),
+        ("hashreload_changes_total", "counter",
+            "Content changes seen (settled ones, with --settle).", s.changes as f64),
+        ("hashreload_pending_targets", "gauge",
+            "Targets that have not acknowledged the current content.", pending as f64),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_bytes as f64),
+        ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds),
+        ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", p.start_time),
+        ("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds as f64),
+    ];
+    for (name, kind, help, v) in scalars {
+        o.family(name, kind, help);
+        o.sample(name, &[], v);
+    }
+    let name = "hashreload_reloads_total";
+    o.family(
+        name,
+        "counter",
+        "Delivery attempts per target and result (success or failure).",
+    );
+    for t in &s.targets {
+        for (result, n) in [("success", t.successes), ("failure", t.failures)] {
+            o.sample(name, &[("target", &t.name), ("result", result)], n);
+        }
+    }
+    let name = "hashreload_reload_duration_seconds";
+    o.family(
+        name,
+        "histogram",
+        "Duration of delivery attempts per target.",
+    );
+    for t in &s.targets {
+        let bucket = format!("{name}_bucket");
+        for (count, le) in t.buckets.iter().zip(BUCKETS) {
+            o.sample(
+                &bucket,
+                &[("target", &t.name), ("le", &le.to_string())],
+                count,
+            );
+        }
+        let n = t.successes + t.failures;
+        o.sample(&bucket, &[("target", &t.name), ("le", "+Inf")], n);
+        o.sample(
+            &format!("{name}_sum"),
+            &[("target", &t.name)],
+            t.duration_sum,
+        );
+        o.sample(&format!("{name}_count"), &[("target", &t.name)], n);
+    }
+    #[rustfmt::skip]
+    let per_target: [PerTarget; 3] = [
+        ("hashreload_last_reload_successful",
+            "1 if the last delivery attempt succeeded (also before the first), else 0.",
+            |t| f64::from(u8::from(t.last_successful))),
+        ("hashreload_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful delivery, 0 before the first.", |t| t.last_success),
+        ("hashreload_pending_since_timestamp_seconds",
+            "Unix time since which a change waits for this target, 0 when none does.", |t| t.pending_since),
+    ];
+    for (name, help, value) in per_target {
+        o.family(name, "gauge", help);
+        for t in &s.targets {
+            o.sample(name, &[("target", &t.name)], value(t));
+        }
+    }
+    o.0
+}
+
+struct Exposition(String);
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+        self.0.push_str(name);
+        for (i, (k, v)) in labels.iter().enumerate() {
+            self.0.push(if i == 0 { '{' } else { ',' });
+            // Label values: backslash, double quote and newline escaped.
+            let v = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = write!(self.0, "{k}=\"{v}\"");
+        }
+        if !labels.is_empty() {
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let mut t = TargetStats::new("t");
+        t.observe(true, 0.003, 100.0);
+        t.observe(false, 0.2, 101.0);
+        t.observe(false, 30.0, 102.0);
+        assert_eq!(t.buckets, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]);
+        assert_eq!((t.successes, t.failures), (1, 2));
+        assert!(!t.last_successful);
+        assert_eq!(t.last_success, 100.0);
+    }
+
+    #[test]
+    fn renders_every_metric_with_help_and_type() {
+        let mut s = Stats {
+            polls: 3,
+            changes: 1,
+            watched_files: 2,
+            ..Stats::default()
+        };
+        let mut t = TargetStats::new("http://h/\"x\"");
+        t.observe(true, 0.02, 5.0);
+        t.pending_since = 6.0;
+        s.targets.push(t);
+        let text = render(&s, &ProcessStats::default(), "1.2.3");
+        for line in [
+            "hashreload_build_info{version=\"1.2.3\"} 1",
+            "hashreload_polls_total 3",
+            "hashreload_changes_total 1",
+            "hashreload_watched_files 2",
+            "hashreload_pending_targets 1",
+            "hashreload_reloads_total{target=\"http://h/\\\"x\\\"\",result=\"success\"} 1",
+            "hashreload_reload_duration_seconds_bucket{target=\"http://h/\\\"x\\\"\",le=\"0.025\"} 1",
+            "hashreload_reload_duration_seconds_bucket{target=\"http://h/\\\"x\\\"\",le=\"0.01\"} 0",
+            "hashreload_reload_duration_seconds_count{target=\"http://h/\\\"x\\\"\"} 1",
+            "hashreload_last_reload_success_timestamp_seconds{target=\"http://h/\\\"x\\\"\"} 5",
+            "process_open_fds 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
+        }
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        assert_eq!(names.len(), 17);
+        for n in names {
+            let n = n.split(' ').next().unwrap();
+            assert!(text.contains(&format!("# HELP {n} ")), "{n}");
+        }
+    }
+
+    #[test]
+    fn reads_process_figures_from_proc() {
+        let p = ProcessStats::read();
+        assert!(p.resident_bytes > 0);
+        assert!(p.open_fds >= 3);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            p.start_time > now - 3600.0 && p.start_time <= now + 1.0,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn publish_never_blocks() {
+        let shared = Shared::default();
+        let held = shared.stats.lock().unwrap();
+        assert!(!shared.publish(&Stats::default()));
+        drop(held);
+        assert!(shared.publish(&Stats {
+            polls: 7,
+            ..Stats::default()
+        }));
+        assert_eq!(shared.snapshot().polls, 7);
+    }
+}

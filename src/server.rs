@@ -1,0 +1,300 @@
+//! The metrics and health server: `/metrics` and `/healthz` from one thread with a small stack.
+//!
+//! Bounded in every direction: at most `MAX_CONNS` connections at once (more wait in the kernel's
+//! backlog), requests of at most `MAX_REQUEST` bytes, and a deadline per connection for reading
+//! the request and writing the answer. One request per connection. It multiplexes with poll(2),
+//! so a slow client never holds up a probe.
+
+use crate::metrics::{self, ProcessStats, Shared};
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const MAX_CONNS: usize = 8;
+const MAX_REQUEST: usize = 8192;
+const DEADLINE: Duration = Duration::from_secs(5);
+const STACK: usize = 128 * 1024;
+
+/// What `/healthz` needs to know.
+pub struct Health {
+    /// Longest time without a finished scan or delivery attempt that is still healthy.
+    pub limit: Duration,
+}
+
+impl Health {
+    /// max(3 x interval, timeout + 2 x interval): a scan is due every interval, and one delivery
+    /// attempt may take up to the timeout.
+    pub fn new(interval: Duration, timeout: Duration) -> Health {
+        Health {
+            limit: (interval * 3).max(timeout + interval * 2),
+        }
+    }
+
+    /// 200 and `ok`, or 503 and why.
+    fn check(&self, last_progress_ms: u64, now_ms: u64) -> (u16, String) {
+        let idle = Duration::from_millis(now_ms.saturating_sub(last_progress_ms));
+        if idle <= self.limit {
+            (200, "ok\n".to_string())
+        } else {
+            (
+                503,
+                format!(
+                    "unhealthy: no scan or delivery attempt finished for {:.1}s (limit {})\n",
+                    idle.as_secs_f64(),
+                    crate::cli::format_duration(self.limit)
+                ),
+            )
+        }
+    }
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts the server thread on an already bound listener.
+pub fn spawn(listener: TcpListener, shared: Arc<Shared>, health: Health) -> io::Result<()> {
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("server".into())
+        .stack_size(STACK)
+        .spawn(move || serve(listener, &shared, &health))?;
+    Ok(())
+}
+
+struct Conn {
+    stream: TcpStream,
+    request: Vec<u8>,
+    response: Vec<u8>,
+    written: usize,
+    deadline: Instant,
+}
+
+fn serve(listener: TcpListener, shared: &Shared, health: &Health) {
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNS + 1);
+    loop {
+        fds.clear();
+        let accepting = conns.len() < MAX_CONNS;
+        fds.push(pollfd(
+            listener.as_raw_fd(),
+            if accepting { libc::POLLIN } else { 0 },
+        ));
+        for c in &conns {
+            let ev = if c.response.is_empty() {
+                libc::POLLIN
+            } else {
+                libc::POLLOUT
+            };
+            fds.push(pollfd(c.stream.as_raw_fd(), ev));
+        }
+        let now = Instant::now();
+        let timeout = conns
+            .iter()
+            .map(|c| c.deadline.saturating_duration_since(now).as_millis() as i32 + 1)
+            .min()
+            .unwrap_or(-1);
+        // SAFETY: `fds` is a valid array of pollfd of the given length.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            continue; // EINTR
+        }
+        let now = Instant::now();
+        // From the end, so swap_remove only moves connections already handled.
+        for i in (0..conns.len()).rev() {
+            let ready = fds[i + 1].revents != 0;
+            let keep = if ready {
+                step(&mut conns[i], shared, health)
+            } else {
+                now < conns[i].deadline
+            };
+            if !keep {
+                conns.swap_remove(i);
+            }
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            while conns.len() < MAX_CONNS {
+                let Ok((stream, _)) = listener.accept() else {
+                    break;
+                };
+                if stream.set_nonblocking(true).is_ok() {
+                    conns.push(Conn {
+                        stream,
+                        request: Vec::new(),
+                        response: Vec::new(),
+                        written: 0,
+                        deadline: now + DEADLINE,
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}
+
+/// Reads or writes what is ready; false when the connection is done.
+fn step(c: &mut Conn, shared: &Shared, health: &Health) -> bool {
+    if Instant::now() >= c.deadline {
+        return false;
+    }
+    if c.response.is_empty() {
+        let mut buf = [0u8; 1024];
+        match c.stream.read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => c.request.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                return e.kind() == io::ErrorKind::WouldBlock
+                    || e.kind() == io::ErrorKind::Interrupted
+            }
+        }
+        if c.request.windows(4).any(|w| w == b"\r\n\r\n")
+            || c.request.windows(2).any(|w| w == b"\n\n")
+        {
+            c.response = respond(&c.request, shared, health);
+        } else if c.request.len() > MAX_REQUEST {
+            c.response = response(400, "text/plain", "request too large\n", false);
+        }
+        return true;
+    }
+    match c.stream.write(&c.response[c.written..]) {
+        Ok(n) => {
+            c.written += n;
+            c.written < c.response.len()
+        }
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted,
+    }
+}
+
+/// The answer to one request (its head, at least, is complete).
+fn respond(request: &[u8], shared: &Shared, health: &Health) -> Vec<u8> {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or(b"");
+    let line = std::str::from_utf8(line)
+        .unwrap_or("")
+        .trim_end_matches('\r');
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return response(400, "text/plain", "bad request\n", false);
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
+        return response(400, "text/plain", "bad request\n", false);
+    }
+    let head = method == "HEAD";
+    if method != "GET" && !head {
+        return response(405, "text/plain", "only GET and HEAD\n", false);
+    }
+    match target.split('?').next().unwrap_or("") {
+        "/metrics" => {
+            let text = metrics::render(
+                &shared.snapshot(),
+                &ProcessStats::read(),
+                crate::cli::VERSION,
+            );
+            response(200, "text/plain; version=0.0.4; charset=utf-8", &text, head)
+        }
+        "/healthz" => {
+            let (code, body) = health.check(shared.last_progress_ms(), unix_ms());
+            response(code, "text/plain", &body, head)
+        }
+        _ => response(
+            404,
+            "text/plain",
+            "not found: try /metrics or /healthz\n",
+            head,
+        ),
+    }
+}
+
+fn response(code: u16, content_type: &str, body: &str, head: bool) -> Vec<u8> {
+    let reason = match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Service Unavailable",
+    };
+    let allow = if code == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let mut out = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(req: &str) -> String {
+        let shared = Shared::default();
+        shared.progress(unix_ms());
+        let h = Health::new(Duration::from_secs(1), Duration::from_secs(10));
+        String::from_utf8(respond(req.as_bytes(), &shared, &h)).unwrap()
+    }
+
+    #[test]
+    fn health_limit_is_the_larger_of_the_two() {
+        let s = Duration::from_secs;
+        assert_eq!(Health::new(s(1), s(10)).limit, s(12));
+        assert_eq!(Health::new(s(60), s(10)).limit, s(180));
+    }
+
+    #[test]
+    fn health_says_why() {
+        let h = Health::new(Duration::from_secs(1), Duration::from_secs(1));
+        assert_eq!(h.check(10_000, 12_000).0, 200);
+        let (code, body) = h.check(10_000, 13_500);
+        assert_eq!(code, 503);
+        assert_eq!(
+            body,
+            "unhealthy: no scan or delivery attempt finished for 3.5s (limit 3s)\n"
+        );
+    }
+
+    #[test]
+    fn routes_and_statuses() {
+        assert!(answer("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(answer("GET /healthz?x=1 HTTP/1.0\r\n\r\n").ends_with("\r\n\r\nok\n"));
+        assert!(answer("HEAD /healthz HTTP/1.1\r\n\r\n").ends_with("Connection: close\r\n\r\n"));
+        let m = answer("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            m.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+            "{m}"
+        );
+        assert!(m.contains("\nhashreload_polls_total 0\n"), "{m}");
+        assert!(answer("GET /nope HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 404 "));
+        let post = answer("POST /metrics HTTP/1.1\r\n\r\n");
+        assert!(
+            post.starts_with("HTTP/1.1 405 ") && post.contains("Allow: GET, HEAD\r\n"),
+            "{post}"
+        );
+        for bad in [
+            "garbage\r\n\r\n",
+            "GET /metrics\r\n\r\n",
+            "GET metrics HTTP/1.1\r\n\r\n",
+            "GET / SPDY/3\r\n\r\n",
+        ] {
+            assert!(answer(bad).starts_with("HTTP/1.1 400 "), "{bad}");
+        }
+    }
+}
