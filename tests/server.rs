@@ -26,32 +26,6 @@ fn serve(dir: &str, extra: &[&str]) -> (Proc, u16) {
     (p, port)
 }
 
-/// One raw request; returns the status and the body.
-fn request(port: u16, raw: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(raw.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (status, body)
-}
-
-fn get(port: u16, path: &str) -> (u16, String) {
-    request(port, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"))
-}
-
-/// The value of an unlabelled or labelled sample, by its full text before the value.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[test]
 fn metrics_follow_changes_failures_and_deliveries() {
     let t = Tmp::new();

@@ -1,0 +1,289 @@
+//! Real peers from Debian's packages on 127.0.0.1: Prometheus and Alertmanager reloaded through a
+//! kubelet-style volume, Prometheus scraping hashreload, promtool checking the exposition.
+//! `.ci/run` installs them when CI=true; then a missing one is a failure, never a skip.
+
+mod common;
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Whether `bin` is installed; under CI its absence fails the test.
+fn have(bin: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{bin} is not installed"
+        );
+        eprintln!("skipped: {bin} is not installed (scripts/test installs it when CI=true)");
+    }
+    found
+}
+
+/// Evaluates a Python expression over a JSON document `d`; returns what it prints.
+fn json(doc: &str, expr: &str) -> String {
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import json,sys; d=json.load(sys.stdin); print({expr})"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    String::from_utf8(py.wait_with_output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn wait_ready(server: &Proc, port: u16) {
+    let ok = wait_until(60, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/-/ready").0 == 200
+    });
+    assert!(ok, "not ready:\n{}", server.log());
+}
+
+fn prometheus_yml(scrape_port: u16, job: &str, extra: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n{extra}scrape_configs:\n  - job_name: hashreload\n    \
+         static_configs: [{{targets: ['127.0.0.1:{scrape_port}']}}]\n  - job_name: {job}\n    \
+         static_configs: [{{targets: ['127.0.0.1:9']}}]\n"
+    )
+}
+
+#[test]
+fn prometheus_reloads_rejects_a_broken_config_and_scrapes_us() {
+    if !have("prometheus") || !have("promtool") {
+        return;
+    }
+    let t = Tmp::new();
+    let mut vol = Volume::new(t.path("etc-prometheus"));
+    let (prom_port, metrics_port) = (free_port(), free_port());
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(metrics_port, "first-job", ""),
+    )]));
+    let prom = Proc::spawn(Command::new("prometheus").args([
+        &format!(
+            "--config.file={}",
+            t.path("etc-prometheus/prometheus.yml").display()
+        ),
+        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        &format!("--storage.tsdb.path={}", t.path("data").display()),
+        "--web.enable-lifecycle",
+    ]));
+    wait_ready(&prom, prom_port);
+    let reloaded_at = || {
+        sample(
+            &get(prom_port, "/metrics").1,
+            "prometheus_config_last_reload_success_timestamp_seconds",
+        )
+        .unwrap_or(0.0)
+    };
+    let config = || {
+        json(
+            &get(prom_port, "/api/v1/status/config").1,
+            "d['data']['yaml']",
+        )
+    };
+    let p = Proc::start(&[
+        "-p",
+        t.path("etc-prometheus").to_str().unwrap(),
+        "-u",
+        &format!("http://127.0.0.1:{prom_port}/-/reload"),
+        "-i",
+        "100ms",
+        "--retry-interval",
+        "200ms",
+        "--max-backoff",
+        "1s",
+        "--listen-address",
+        &format!("127.0.0.1:{metrics_port}"),
+    ]);
+    p.wait_for("hashreload started");
+    let before = reloaded_at();
+    assert!(config().contains("first-job"));
+    std::thread::sleep(Duration::from_millis(1100)); // the timestamp has 1 s resolution
+
+    // A real update through the kubelet's write sequence is applied.
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(metrics_port, "second-job", ""),
+    )]));
+    assert!(
+        wait_until(20, || config().contains("second-job")),
+        "{}",
+        p.log()
+    );
+    assert!(reloaded_at() > before);
+    p.wait_for("reload delivered");
+
+    // A broken config: 500 with Prometheus' reason, logged, kept pending, retried.
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(metrics_port, "broken", "bogus_key: 1\n"),
+    )]));
+    p.wait_for_n("failed to reload config", 3);
+    let log = p.log();
+    assert!(
+        log.contains("HTTP 500") && log.contains("bogus_key"),
+        "{log}"
+    );
+    let (_, m) = get(metrics_port, "/metrics");
+    assert_eq!(sample(&m, "hashreload_pending_targets"), Some(1.0));
+    assert_eq!(
+        sample(
+            &get(prom_port, "/metrics").1,
+            "prometheus_config_last_reload_successful"
+        ),
+        Some(0.0)
+    );
+    assert!(
+        config().contains("second-job"),
+        "Prometheus keeps serving the last good config"
+    );
+
+    // Fixed: the pending change is delivered.
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(metrics_port, "fixed-job", ""),
+    )]));
+    assert!(
+        wait_until(20, || config().contains("fixed-job")),
+        "{}",
+        p.log()
+    );
+    assert!(wait_until(10, || sample(
+        &get(metrics_port, "/metrics").1,
+        "hashreload_pending_targets"
+    ) == Some(0.0)));
+    assert_eq!(
+        sample(
+            &get(prom_port, "/metrics").1,
+            "prometheus_config_last_reload_successful"
+        ),
+        Some(1.0)
+    );
+
+    // Prometheus scrapes hashreload: target up, no scrape error.
+    let target = |field: &str| {
+        json(
+            &get(prom_port, "/api/v1/targets").1,
+            &format!("[t['{field}'] for t in d['data']['activeTargets'] if t['labels']['job']=='hashreload']"),
+        )
+    };
+    assert!(
+        wait_until(20, || target("health") == "['up']"),
+        "{}",
+        target("lastError")
+    );
+    assert_eq!(target("lastError"), "['']");
+
+    // promtool accepts the exposition without a warning.
+    let (_, exposition) = get(metrics_port, "/metrics");
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+}
+
+fn alertmanager_yml(receiver: &str) -> String {
+    format!("route:\n  receiver: {receiver}\nreceivers:\n  - name: {receiver}\n")
+}
+
+#[test]
+fn alertmanager_reloads_and_rejects_a_broken_config() {
+    if !have("prometheus-alertmanager") {
+        return;
+    }
+    let t = Tmp::new();
+    let mut vol = Volume::new(t.path("etc-alertmanager"));
+    let port = free_port();
+    vol.write(&payload(&[(
+        "alertmanager.yml",
+        &alertmanager_yml("first-receiver"),
+    )]));
+    let am = Proc::spawn(Command::new("prometheus-alertmanager").args([
+        &format!(
+            "--config.file={}",
+            t.path("etc-alertmanager/alertmanager.yml").display()
+        ),
+        &format!("--storage.path={}", t.path("data").display()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        "--cluster.listen-address=",
+    ]));
+    wait_ready(&am, port);
+    let config = || json(&get(port, "/api/v2/status").1, "d['config']['original']");
+    let p = Proc::start(&[
+        "-p",
+        t.path("etc-alertmanager").to_str().unwrap(),
+        "-u",
+        &format!("http://127.0.0.1:{port}/-/reload"),
+        "-i",
+        "100ms",
+        "--retry-interval",
+        "200ms",
+        "--max-backoff",
+        "1s",
+    ]);
+    p.wait_for("hashreload started");
+    assert!(config().contains("first-receiver"));
+
+    vol.write(&payload(&[(
+        "alertmanager.yml",
+        &alertmanager_yml("second-receiver"),
+    )]));
+    assert!(
+        wait_until(20, || config().contains("second-receiver")),
+        "{}",
+        p.log()
+    );
+
+    let broken = "route:\n  receiver: nobody\nreceivers:\n  - name: somebody\n";
+    vol.write(&payload(&[("alertmanager.yml", broken)]));
+    p.wait_for_n("failed to reload config", 2);
+    assert!(p.log().contains("HTTP 500"), "{}", p.log());
+    assert!(
+        config().contains("second-receiver"),
+        "Alertmanager keeps the last good config"
+    );
+
+    vol.write(&payload(&[(
+        "alertmanager.yml",
+        &alertmanager_yml("third-receiver"),
+    )]));
+    assert!(
+        wait_until(20, || config().contains("third-receiver")),
+        "{}",
+        p.log()
+    );
+    p.wait_for_n("reload delivered", 2);
+}
