@@ -7,58 +7,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Whether `bin` is installed; under CI its absence fails the test.
-fn have(bin: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {bin}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{bin} is not installed"
-        );
-        eprintln!("skipped: {bin} is not installed (scripts/test installs it when CI=true)");
-    }
-    found
-}
-
-/// Evaluates a Python expression over a JSON document `d`; returns what it prints.
-fn json(doc: &str, expr: &str) -> String {
-    let mut py = Command::new("python3")
-        .args([
-            "-c",
-            &format!("import json,sys; d=json.load(sys.stdin); print({expr})"),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    py.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
-    String::from_utf8(py.wait_with_output().unwrap().stdout)
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn wait_ready(server: &Proc, port: u16) {
-    let ok = wait_until(60, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/-/ready").0 == 200
-    });
-    assert!(ok, "not ready:\n{}", server.log());
-}
-
-fn prometheus_yml(scrape_port: u16, job: &str, extra: &str) -> String {
-    format!(
-        "global:\n  scrape_interval: 1s\n{extra}scrape_configs:\n  - job_name: hashreload\n    \
-         static_configs: [{{targets: ['127.0.0.1:{scrape_port}']}}]\n  - job_name: {job}\n    \
-         static_configs: [{{targets: ['127.0.0.1:9']}}]\n"
-    )
-}
-
 #[test]
 fn prometheus_reloads_rejects_a_broken_config_and_scrapes_us() {
     if !have("prometheus") || !have("promtool") {
@@ -71,16 +19,11 @@ fn prometheus_reloads_rejects_a_broken_config_and_scrapes_us() {
         "prometheus.yml",
         &prometheus_yml(metrics_port, "first-job", ""),
     )]));
-    let prom = Proc::spawn(Command::new("prometheus").args([
-        &format!(
-            "--config.file={}",
-            t.path("etc-prometheus/prometheus.yml").display()
-        ),
-        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        &format!("--storage.tsdb.path={}", t.path("data").display()),
-        "--web.enable-lifecycle",
-    ]));
-    wait_ready(&prom, prom_port);
+    let _prom = start_prometheus(
+        &t.path("etc-prometheus/prometheus.yml"),
+        prom_port,
+        &t.path("data"),
+    );
     let reloaded_at = || {
         sample(
             &get(prom_port, "/metrics").1,

@@ -523,3 +523,72 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// Whether `bin` is installed; under CI its absence fails the test.
+pub fn have(bin: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {bin}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{bin} is not installed"
+        );
+        eprintln!("skipped: {bin} is not installed (scripts/test installs it when CI=true)");
+    }
+    found
+}
+
+/// Evaluates a Python expression over a JSON document `d`; returns what it prints.
+pub fn json(doc: &str, expr: &str) -> String {
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            &format!("import json,sys; d=json.load(sys.stdin); print({expr})"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(doc.as_bytes()).unwrap();
+    String::from_utf8(py.wait_with_output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+pub fn wait_ready(server: &Proc, port: u16) {
+    let ok = wait_until(60, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && get(port, "/-/ready").0 == 200
+    });
+    assert!(ok, "not ready:\n{}", server.log());
+}
+
+pub fn prometheus_yml(scrape_port: u16, job: &str, extra: &str) -> String {
+    format!(
+        "global:\n  scrape_interval: 1s\n{extra}scrape_configs:\n  - job_name: hashreload\n    \
+         static_configs: [{{targets: ['127.0.0.1:{scrape_port}']}}]\n  - job_name: {job}\n    \
+         static_configs: [{{targets: ['127.0.0.1:9']}}]\n"
+    )
+}
+
+/// Debian's Prometheus on 127.0.0.1:`port` with the lifecycle API, ready to be reloaded.
+pub fn start_prometheus(config: &Path, port: u16, data: &Path) -> Proc {
+    let prom = Proc::spawn(Command::new("prometheus").args([
+        &format!("--config.file={}", config.display()),
+        &format!("--web.listen-address=127.0.0.1:{port}"),
+        &format!("--storage.tsdb.path={}", data.display()),
+        "--web.enable-lifecycle",
+    ]));
+    wait_ready(&prom, port);
+    prom
+}
+
+/// The config Prometheus is running, as YAML.
+pub fn prometheus_config(port: u16) -> String {
+    json(&get(port, "/api/v1/status/config").1, "d['data']['yaml']")
+}

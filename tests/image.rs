@@ -1,0 +1,298 @@
+//! The built image (scripts/build-image) as users get it: its size, a binary that is fully
+//! static, and that binary run from the image's own empty root as uid 65534, plus the arm64
+//! binary under qemu. `scripts/test` builds the image and points HASHRELOAD_DIST at it; without
+//! it these tests say so and pass, except under CI.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BUDGET: usize = 2_000_000;
+const AIM: usize = 1_048_576;
+
+fn dist() -> Option<PathBuf> {
+    match std::env::var_os("HASHRELOAD_DIST") {
+        Some(d) => Some(PathBuf::from(d)),
+        None => {
+            assert_ne!(
+                std::env::var("CI").as_deref(),
+                Ok("true"),
+                "HASHRELOAD_DIST is not set"
+            );
+            eprintln!("skipped: HASHRELOAD_DIST is not set (scripts/test sets it after scripts/build-image)");
+            None
+        }
+    }
+}
+
+/// The uncompressed layer of `arch` from the OCI archive in `dist`, written to `out`.
+fn layer(dist: &Path, arch: &str, out: &Path) -> usize {
+    let archive = std::fs::read_dir(dist)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".oci.tar"))
+        .expect("an .oci.tar in HASHRELOAD_DIST");
+    let script = r#"
+import gzip, json, sys, tarfile
+archive, arch, out = sys.argv[1:]
+t = tarfile.open(archive)
+blob = lambda d: json.load(t.extractfile("blobs/" + d.replace(":", "/")))
+(top,) = json.load(t.extractfile("index.json"))["manifests"]
+(m,) = [m for m in blob(top["digest"])["manifests"] if m["platform"]["architecture"] == arch]
+(layer,) = blob(m["digest"])["layers"]
+data = t.extractfile("blobs/" + layer["digest"].replace(":", "/")).read()
+if layer["mediaType"].endswith("gzip"):
+    data = gzip.decompress(data)
+open(out, "wb").write(data)
+"#;
+    let ok = Command::new("python3")
+        .args(["-c", script])
+        .arg(&archive)
+        .arg(arch)
+        .arg(out)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    std::fs::metadata(out).unwrap().len() as usize
+}
+
+/// The image's filesystem, extracted into a fresh directory.
+fn root(dist: &Path, t: &Tmp) -> PathBuf {
+    let tar = t.path("layer.tar");
+    layer(dist, "amd64", &tar);
+    let root = t.path("root");
+    std::fs::create_dir(&root).unwrap();
+    assert!(Command::new("tar")
+        .arg("-xf")
+        .arg(&tar)
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .unwrap()
+        .success());
+    root
+}
+
+/// Runs `/hashreload ARGS` chrooted into `root` as uid/gid 65534.
+fn in_root(root: &Path, args: &[&str]) -> Proc {
+    Proc::spawn(
+        Command::new("chroot")
+            .arg("--userspec=65534:65534")
+            .arg(root)
+            .arg("/hashreload")
+            .args(args),
+    )
+}
+
+#[test]
+fn each_image_is_one_small_layer_under_the_budget() {
+    let Some(dist) = dist() else { return };
+    let t = Tmp::new();
+    for arch in ["amd64", "arm64"] {
+        let size = layer(&dist, arch, &t.path(arch));
+        let binary = std::fs::metadata(dist.join("bin").join(arch).join("hashreload"))
+            .unwrap()
+            .len();
+        println!(
+            "image {arch}: {size} bytes (binary {binary}); budget {BUDGET}, aim {AIM}: {}",
+            if size <= AIM {
+                "within the aim"
+            } else {
+                "over the aim"
+            }
+        );
+        assert!(
+            size < BUDGET,
+            "image {arch} is {size} bytes, over the {BUDGET} budget"
+        );
+        let list = Command::new("tar")
+            .arg("-tf")
+            .arg(t.path(arch))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&list.stdout).trim(),
+            "hashreload",
+            "only the binary"
+        );
+    }
+}
+
+/// No program interpreter and no shared libraries: an ELF64 little-endian file read by hand.
+fn assert_static(path: &Path) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(
+        &b[..6],
+        b"\x7fELF\x02\x01",
+        "{}: a 64-bit little-endian ELF",
+        path.display()
+    );
+    let u16_at = |o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    for i in 0..phnum {
+        let ph = phoff + i * phentsize;
+        let kind = u32::from_le_bytes(b[ph..ph + 4].try_into().unwrap());
+        assert_ne!(
+            kind,
+            3,
+            "{}: has PT_INTERP (dynamically linked)",
+            path.display()
+        );
+        if kind == 2 {
+            // PT_DYNAMIC (static-pie has one for its own relocations): no DT_NEEDED in it.
+            let (off, size) = (u64_at(ph + 8), u64_at(ph + 32));
+            for entry in (off..off + size).step_by(16) {
+                assert_ne!(
+                    u64_at(entry),
+                    1,
+                    "{}: needs a shared library",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn both_binaries_are_fully_static() {
+    let Some(dist) = dist() else { return };
+    for arch in ["amd64", "arm64"] {
+        assert_static(&dist.join("bin").join(arch).join("hashreload"));
+    }
+}
+
+#[test]
+fn from_the_empty_root_localhost_reloads_arrive_at_once() {
+    let Some(dist) = dist() else { return };
+    let t = Tmp::new();
+    let root = root(&dist, &t);
+    let entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(entries, ["hashreload"], "no /etc, nothing but the binary");
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(root.join("config/a.yml"), "a").unwrap();
+    let r = Receiver::start(vec![]);
+    let other = Receiver::start(vec![]);
+    let start = Instant::now();
+    let p = in_root(
+        &root,
+        &[
+            "-p",
+            "/config",
+            "-i",
+            "50ms",
+            "--reload-on-start",
+            "-u",
+            &format!("http://localhost:{}/-/reload", r.port),
+            "-u",
+            &format!("http://prometheus.localhost:{}/-/reload", other.port),
+        ],
+    );
+    assert!(
+        wait_until(10, || r.count() == 1 && other.count() == 1),
+        "{}",
+        p.log()
+    );
+    // Without our own resolver musl asks a DNS server that is not there and gives up after 5 s.
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "took {took:?}: {}", p.log());
+    assert_eq!(
+        r.digests()[0],
+        coreutils_digest(&payload(&[("a.yml", "a")]))
+    );
+    std::fs::write(root.join("config/a.yml"), "b").unwrap();
+    assert!(wait_until(10, || r.count() == 2), "{}", p.log());
+}
+
+#[test]
+fn from_the_empty_root_as_nobody_it_reloads_real_prometheus() {
+    let Some(dist) = dist() else { return };
+    if !have("prometheus") {
+        return;
+    }
+    let t = Tmp::new();
+    let root = root(&dist, &t);
+    let mut vol = Volume::new(root.join("etc/prometheus"));
+    let port = free_port();
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(9, "before", ""),
+    )]));
+    let _prom = start_prometheus(
+        &root.join("etc/prometheus/prometheus.yml"),
+        port,
+        &t.path("data"),
+    );
+    let p = in_root(
+        &root,
+        &[
+            "-p",
+            "/etc/prometheus",
+            "-u",
+            &format!("http://localhost:{port}/-/reload"),
+            "-i",
+            "100ms",
+        ],
+    );
+    p.wait_for("hashreload started");
+    vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(9, "after", ""),
+    )]));
+    assert!(
+        wait_until(20, || prometheus_config(port).contains("after")),
+        "{}",
+        p.log()
+    );
+    p.wait_for("reload delivered");
+}
+
+#[test]
+fn the_arm64_binary_runs_under_qemu() {
+    let Some(dist) = dist() else { return };
+    if !have("qemu-aarch64") {
+        return;
+    }
+    let bin = dist.join("bin/arm64/hashreload");
+    let out = Command::new("qemu-aarch64")
+        .arg(&bin)
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("hashreload {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let t = Tmp::new();
+    let tree = payload(&[
+        ("a.yml", "a"),
+        ("rules/b.yml", "b"),
+        ("rules/deep/c.yml", "c"),
+    ]);
+    for (k, v) in &tree {
+        t.write(&format!("tree/{k}"), v);
+    }
+    let r = Receiver::start(vec![]);
+    let p = Proc::spawn(Command::new("qemu-aarch64").arg(&bin).args([
+        "-p",
+        t.path("tree").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "--reload-on-start",
+        "-i",
+        "100ms",
+    ]));
+    assert!(wait_until(20, || r.count() == 1), "{}", p.log());
+    assert_eq!(
+        r.digests()[0],
+        coreutils_digest(&tree),
+        "the arm64 digest of the tree"
+    );
+}
