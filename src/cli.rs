@@ -1,33 +1,90 @@
-//! The command line: one table of flags drives parsing, `--help` and the README's flag table.
+//! The command line: one table of flags drives parsing, the environment fallbacks, `--help` and
+//! the README's tables, for our own spellings and for the incumbents' (configmap-reload,
+//! prometheus-config-reloader, weaveworks/watch), so a manifest written for them runs unchanged.
 //!
 //! Parsing stops at `--` or at the first argument that is not an option; the rest is the COMMAND,
 //! so its own flags (curl's `-X`, `-H`) are never taken as ours. Every value is checked here, once:
 //! the rest of the program trusts a `Config`.
 
+use crate::curl::Curl;
 use crate::log::{Format, Level};
-use crate::target::{self, HttpUrl};
+use crate::target::{self, Accept, HttpUrl};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One command-line flag. `value` is the placeholder of a flag that takes a value.
+/// Whose spelling a flag is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    Ours,
+    ConfigmapReload,
+    ConfigReloader,
+    Watch,
+}
+
+impl Origin {
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Ours => "hashreload",
+            Origin::ConfigmapReload => "jimmidyson/configmap-reload",
+            Origin::ConfigReloader => "prometheus-config-reloader",
+            Origin::Watch => "weaveworks/watch",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// One of ours, with the environment fallback `HASHRELOAD_<LONG>`.
+    Own,
+    /// An incumbent's spelling of one of ours, named by its long name.
+    Alias(&'static str),
+    /// An incumbent's flag that is accepted and handled in `parse`.
+    Compat,
+    /// An incumbent's flag that is refused; the help text says why.
+    Unsupported,
+}
+
+/// One command-line flag. `value` is the placeholder of a flag that takes a value; an empty
+/// `long` marks a short-only flag.
+#[derive(Debug)]
 pub struct Flag {
     pub short: Option<char>,
     pub long: &'static str,
     pub value: Option<&'static str>,
     pub default: Option<&'static str>,
+    pub repeat: bool,
     pub help: &'static str,
+    pub kind: Kind,
+    pub origin: Origin,
 }
 
-const fn flag(
+impl Flag {
+    /// The environment fallback, for our own flags that configure something.
+    pub fn env(&self) -> Option<String> {
+        (self.kind == Kind::Own && !matches!(self.long, "help" | "version"))
+            .then(|| format!("HASHRELOAD_{}", self.long.to_uppercase().replace('-', "_")))
+    }
+
+    /// How the flag is written in messages: `--long`, or `-s` for a short-only flag.
+    pub fn spelled(&self) -> String {
+        match (self.long, self.short) {
+            ("", Some(c)) => format!("-{c}"),
+            (long, _) => format!("--{long}"),
+        }
+    }
+}
+
+const fn own(
     short: Option<char>,
     long: &'static str,
     value: Option<&'static str>,
     default: Option<&'static str>,
+    repeat: bool,
     help: &'static str,
 ) -> Flag {
     Flag {
@@ -35,41 +92,116 @@ const fn flag(
         long,
         value,
         default,
+        repeat,
         help,
+        kind: Kind::Own,
+        origin: Origin::Ours,
     }
 }
 
+const fn alias(origin: Origin, long: &'static str, value: &'static str, of: &'static str) -> Flag {
+    Flag {
+        short: None,
+        long,
+        value: Some(value),
+        default: None,
+        repeat: false,
+        help: "",
+        kind: Kind::Alias(of),
+        origin,
+    }
+}
+
+const fn other(
+    origin: Origin,
+    kind: Kind,
+    short: Option<char>,
+    long: &'static str,
+    value: Option<&'static str>,
+    help: &'static str,
+) -> Flag {
+    Flag {
+        short,
+        long,
+        value,
+        default: None,
+        repeat: false,
+        help,
+        kind,
+        origin,
+    }
+}
+
+use Kind::{Compat, Unsupported};
+use Origin::{ConfigReloader as Pcr, ConfigmapReload as Cmr, Watch};
+
 #[rustfmt::skip]
 pub const FLAGS: &[Flag] = &[
-    flag(Some('p'), "path", Some("PATH"), None,
+    own(Some('p'), "path", Some("PATH"), None, true,
         "Directory (walked recursively) or file to watch; repeatable, at least one"),
-    flag(Some('u'), "url", Some("URL"), None,
+    own(Some('u'), "url", Some("URL"), None, true,
         "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth"),
-    flag(Some('X'), "method", Some("METHOD"), Some("POST"), "HTTP method of reload requests"),
-    flag(None, "status", Some("CODES"), Some("any 2xx"),
+    own(Some('X'), "method", Some("METHOD"), Some("POST"), false, "HTTP method of reload requests"),
+    own(None, "status", Some("CODES"), Some("any 2xx"), false,
         "HTTP statuses that count as success, a comma list such as 200,204"),
-    flag(None, "timeout", Some("DUR"), Some("10s"),
+    own(None, "timeout", Some("DUR"), Some("10s"), false,
         "Limit for one delivery attempt (request or COMMAND run)"),
-    flag(Some('H'), "header", Some("'NAME: VALUE'"), None,
+    own(Some('H'), "header", Some("'NAME: VALUE'"), None, true,
         "Extra request header; repeatable. Values never reach a log"),
-    flag(None, "bearer-token-file", Some("FILE"), None,
+    own(None, "bearer-token-file", Some("FILE"), None, false,
         "Send 'Authorization: Bearer <file content>', re-read at every request"),
-    flag(Some('i'), "interval", Some("DUR"), Some("1s"), "Full re-hash interval"),
-    flag(None, "retry-interval", Some("DUR"), Some("1s"),
+    own(Some('i'), "interval", Some("DUR"), Some("1s"), false, "Full re-hash interval"),
+    own(None, "retry-interval", Some("DUR"), Some("1s"), false,
         "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
-    flag(None, "max-backoff", Some("DUR"), Some("5m"), "Longest wait between delivery attempts"),
-    flag(None, "settle", Some("DUR"), Some("0"),
+    own(None, "max-backoff", Some("DUR"), Some("5m"), false, "Longest wait between delivery attempts"),
+    own(None, "settle", Some("DUR"), Some("0"), false,
         "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
-    flag(None, "reload-on-start", None, None, "Deliver once after the first scan"),
-    flag(None, "listen-address", Some("ADDR"), Some("off"),
-        "Serve /metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
-    flag(None, "log-format", Some("FORMAT"), Some("logfmt"), "logfmt or json"),
-    flag(None, "log-level", Some("LEVEL"), Some("info"), "debug, info, warn or error"),
-    flag(Some('v'), "verbose", None, None, "Same as --log-level debug"),
-    flag(Some('q'), "quiet", None, None, "Same as --log-level warn"),
-    flag(Some('h'), "help", None, None, "Print this help"),
-    flag(Some('V'), "version", None, None, "Print the version"),
+    own(None, "reload-on-start", None, None, false, "Deliver once after the first scan"),
+    own(None, "listen-address", Some("ADDR"), Some("off"), false,
+        "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
+    own(None, "metrics-path", Some("PATH"), Some("/metrics"), false, "Where metrics are served"),
+    own(None, "log-format", Some("FORMAT"), Some("logfmt"), false, "logfmt or json"),
+    own(None, "log-level", Some("LEVEL"), Some("info"), false, "debug, info, warn or error"),
+    own(Some('v'), "verbose", None, None, false, "Same as --log-level debug"),
+    own(Some('q'), "quiet", None, None, false, "Same as --log-level warn"),
+    own(Some('h'), "help", None, None, false, "Print this help"),
+    own(Some('V'), "version", None, None, false, "Print the version"),
+    alias(Cmr, "volume-dir", "DIR", "path"),
+    alias(Cmr, "webhook-url", "URL", "url"),
+    alias(Cmr, "webhook-method", "METHOD", "method"),
+    alias(Cmr, "webhook-status-code", "CODE", "status"),
+    alias(Cmr, "web.listen-address", "ADDR", "listen-address"),
+    alias(Cmr, "web.telemetry-path", "PATH", "metrics-path"),
+    other(Cmr, Compat, None, "webhook-retries", Some("N"),
+        "Accepted; hashreload retries every failed reload until it succeeds"),
+    alias(Pcr, "watched-dir", "DIR", "path"),
+    alias(Pcr, "reload-url", "URL", "url"),
+    alias(Pcr, "watch-interval", "DUR", "interval"),
+    alias(Pcr, "delay-interval", "DUR", "settle"),
+    alias(Pcr, "reload-timeout", "DUR", "timeout"),
+    other(Pcr, Compat, None, "reload-method", Some("http|signal"), "Only http in this build"),
+    other(Pcr, Compat, None, "process-executable-name", Some("NAME"),
+        "Accepted; used with --reload-method=signal"),
+    other(Pcr, Unsupported, None, "config-file", Some("FILE"),
+        "not supported: hashreload does not render config templates"),
+    other(Pcr, Unsupported, None, "config-envsubst-file", Some("FILE"),
+        "not supported: hashreload does not render config templates"),
+    other(Pcr, Unsupported, None, "web-config-file", Some("FILE"),
+        "not supported: the metrics server has no TLS or authentication"),
+    other(Pcr, Unsupported, None, "runtimeinfo-url", Some("URL"),
+        "not supported: hashreload does not query the server's runtime info"),
+    other(Watch, Compat, Some('t'), "", None, "Accepted and ignored"),
 ];
+
+fn find_long(name: &[u8]) -> Option<&'static Flag> {
+    FLAGS
+        .iter()
+        .find(|f| !f.long.is_empty() && f.long.as_bytes() == name)
+}
+
+fn find_short(c: u8) -> Option<&'static Flag> {
+    FLAGS.iter().find(|f| f.short.map(|s| s as u8) == Some(c))
+}
 
 /// Everything the program needs, checked.
 #[derive(Debug)]
@@ -77,8 +209,7 @@ pub struct Config {
     pub paths: Vec<PathBuf>,
     pub urls: Vec<HttpUrl>,
     pub method: String,
-    /// Accepted statuses; empty means any 2xx.
-    pub statuses: Vec<u16>,
+    pub accept: Accept,
     pub timeout: Duration,
     pub headers: Vec<(String, String)>,
     pub bearer_token_file: Option<PathBuf>,
@@ -90,8 +221,13 @@ pub struct Config {
     pub log_format: Format,
     pub log_level: Level,
     pub listen_address: Option<SocketAddr>,
+    pub metrics_path: String,
     /// The resolved program path, then its arguments.
     pub command: Option<(PathBuf, Vec<OsString>)>,
+    /// A `curl` COMMAND with no curl on PATH: made by hashreload itself.
+    pub curl: Option<Curl>,
+    /// Things to say once at start (incumbent flags accepted without effect, curl emulation).
+    pub notes: Vec<(Level, String)>,
 }
 
 #[derive(Debug)]
@@ -115,56 +251,151 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
     Err(UsageError(msg.into()))
 }
 
+/// One flag as given: the flag it sets (ours, for an alias), how it was spelled (for messages),
+/// its value, and whose spelling it was.
+#[derive(Clone, Debug)]
+struct Given {
+    flag: &'static Flag,
+    spelled: String,
+    value: Option<OsString>,
+    origin: Origin,
+}
+
+/// The options of one command line, with environment fallbacks merged in.
+struct Options(Vec<Given>);
+
+impl Options {
+    fn all<'a, 'b>(&'a self, long: &'b str) -> impl Iterator<Item = &'a Given> + use<'a, 'b> {
+        self.0.iter().filter(move |g| g.flag.long == long)
+    }
+
+    /// Every value of a repeatable flag, in argv order.
+    fn values<'a>(&'a self, long: &str) -> Vec<(&'a str, &'a OsStr)> {
+        self.all(long)
+            .filter_map(|g| Some((g.spelled.as_str(), g.value.as_deref()?)))
+            .collect()
+    }
+
+    /// The value of a single-valued flag: the last one given.
+    fn last<'a>(&'a self, long: &str) -> Option<(&'a str, &'a OsStr)> {
+        self.values(long).pop()
+    }
+
+    /// A boolean flag: given bare, or with true/false/1/0.
+    fn flag(&self, long: &str) -> Result<bool, UsageError> {
+        match self.all(long).last() {
+            None => Ok(false),
+            Some(Given { value: None, .. }) => Ok(true),
+            Some(Given {
+                value: Some(v),
+                spelled,
+                ..
+            }) => match v.to_str() {
+                Some("true" | "1") => Ok(true),
+                Some("false" | "0") => Ok(false),
+                _ => usage(format!(
+                    "{spelled}={}: expected true, false, 1 or 0",
+                    v.to_string_lossy()
+                )),
+            },
+        }
+    }
+
+    fn used(&self, origin: Origin) -> bool {
+        self.0.iter().any(|g| g.origin == origin)
+    }
+
+    /// `HASHRELOAD_<NAME>` for every own flag not on the command line: the command line
+    /// replaces the environment, never merges with it. Repeatable flags take one value per line.
+    fn add_env(&mut self, env: impl Fn(&str) -> Option<OsString>) {
+        for flag in FLAGS {
+            let Some(name) = flag.env() else { continue };
+            if self.all(flag.long).next().is_some() {
+                continue;
+            }
+            let Some(value) = env(&name) else { continue };
+            let values: Vec<OsString> = if flag.repeat {
+                value
+                    .as_encoded_bytes()
+                    .split(|&b| b == b'\n')
+                    .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                    .filter(|l| !l.is_empty())
+                    // SAFETY: split at ASCII bytes of a valid OsStr.
+                    .map(|l| unsafe { OsStr::from_encoded_bytes_unchecked(l) }.to_owned())
+                    .collect()
+            } else {
+                vec![value]
+            };
+            for v in values {
+                self.0.push(Given {
+                    flag,
+                    spelled: name.clone(),
+                    value: Some(v),
+                    origin: Origin::Ours,
+                });
+            }
+        }
+    }
+}
+
 pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
-    let (options, command) = split(args)?;
-    let has = |name: &str| options.iter().any(|(f, _)| f.long == name);
-    if has("help") {
+    parse_with_env(args, |name| std::env::var_os(name))
+}
+
+pub fn parse_with_env(
+    args: Vec<OsString>,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Parsed, UsageError> {
+    let (given, command) = split(args)?;
+    let mut o = Options(given);
+    if o.all("help").next().is_some() {
         return Ok(Parsed::Help);
     }
-    if has("version") {
+    if o.all("version").next().is_some() {
         return Ok(Parsed::Version);
     }
-    // Repeatable flags keep argv order; a single-valued flag given twice takes the last value.
-    let values = |name: &str| -> Vec<OsString> {
-        options
-            .iter()
-            .filter(|(f, _)| f.long == name)
-            .filter_map(|(_, v)| v.clone())
-            .collect()
-    };
-    let last = |name: &str| values(name).pop();
-    let paths: Vec<PathBuf> = values("path").into_iter().map(PathBuf::from).collect();
-    let urls = values("url");
-    let headers = values("header");
-    let method = last("method");
-    let status = last("status");
-    let timeout = last("timeout");
-    let bearer = last("bearer-token-file");
-    let interval = last("interval");
-    let retry_interval = last("retry-interval");
-    let max_backoff = last("max-backoff");
-    let settle = last("settle");
-    let log_format = last("log-format");
-    let log_level = last("log-level");
-    let listen = last("listen-address");
-    let reload_on_start = has("reload-on-start");
-    let verbose = has("verbose");
-    let quiet = has("quiet");
+    o.add_env(env);
+    let mut notes = Vec::new();
+    // configmap-reload's spellings bring its defaults: metrics on :9533, success is HTTP 200.
+    let cmr = o.used(Origin::ConfigmapReload);
 
+    let paths: Vec<(&str, PathBuf)> = o
+        .values("path")
+        .into_iter()
+        .map(|(s, p)| (s, PathBuf::from(p)))
+        .collect();
     if paths.is_empty() {
         return usage("--path: at least one directory or file to watch is required");
     }
-    for p in &paths {
-        check_path(p)?;
+    for (spelled, p) in &paths {
+        check_path(spelled, p)?;
     }
-    let urls = urls
-        .iter()
-        .map(|u| HttpUrl::parse(&utf8("--url", u)?).map_err(|e| UsageError(format!("--url: {e}"))))
+    let urls = o
+        .values("url")
+        .into_iter()
+        .map(|(s, u)| HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError(format!("{s}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let command = match command.split_first() {
-        None => None,
+    let timeout = duration(o.last("timeout"), Duration::from_secs(10), false)?;
+    let (command, curl) = match command.split_first() {
+        None => (None, None),
         Some((program, rest)) => match target::find_program(program) {
-            Some(path) => Some((path, rest.to_vec())),
+            Some(path) => (Some((path, rest.to_vec())), None),
+            None if Path::new(program).file_name() == Some(OsStr::new("curl")) => {
+                let curl = crate::curl::parse(rest, timeout)
+                    .map_err(|e| UsageError(format!("COMMAND curl: {e}")))?;
+                notes.push((
+                    Level::Info,
+                    "curl is not installed: hashreload makes the COMMAND's request itself".into(),
+                ));
+                if !curl.fail {
+                    notes.push((
+                        Level::Warn,
+                        "curl without -f/--fail: any HTTP answer counts as success, as in curl"
+                            .into(),
+                    ));
+                }
+                (None, Some(curl))
+            }
             None => {
                 return usage(format!(
                     "COMMAND '{}': not found or not executable (searched PATH)",
@@ -173,56 +404,38 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
             }
         },
     };
-    if urls.is_empty() && command.is_none() {
+    if urls.is_empty() && command.is_none() && curl.is_none() {
         return usage("nothing to reload: give --url URL or a COMMAND after the options");
     }
-    let method = match method {
+    let method = match o.last("method") {
         None => "POST".to_string(),
-        Some(m) => parse_method(&utf8("--method", &m)?)?,
+        Some((s, m)) => parse_method(s, &utf8(s, m)?)?,
     };
-    let statuses = match status {
-        None => Vec::new(),
-        Some(s) => parse_statuses(&utf8("--status", &s)?)?,
+    let accept = match o.last("status") {
+        None if cmr => Accept::Codes(vec![200]),
+        None => Accept::Success,
+        Some((s, v)) => Accept::Codes(parse_statuses(s, &utf8(s, v)?)?),
     };
-    let headers = headers
-        .iter()
-        .map(|h| parse_header(&utf8("--header", h)?))
+    let headers = o
+        .values("header")
+        .into_iter()
+        .map(|(s, h)| parse_header(s, &utf8(s, h)?))
         .collect::<Result<Vec<_>, _>>()?;
-    let bearer_token_file = bearer.map(PathBuf::from);
-    if let Some(f) = &bearer_token_file {
+    let bearer_token_file = o
+        .last("bearer-token-file")
+        .map(|(s, f)| (s, PathBuf::from(f)));
+    if let Some((s, f)) = &bearer_token_file {
         if let Err(e) = std::fs::read(f) {
-            return usage(format!("--bearer-token-file {}: {e}", f.display()));
+            return usage(format!("{s} {}: {e}", f.display()));
         }
         if urls.iter().any(|u| u.has_userinfo()) {
-            return usage("--bearer-token-file: cannot be combined with userinfo in --url");
+            return usage(format!("{s}: cannot be combined with userinfo in --url"));
         }
     }
-    let dur = |name: &str, v: Option<OsString>, default: Duration, zero_ok: bool| {
-        let Some(v) = v else { return Ok(default) };
-        let s = utf8(name, &v)?;
-        match parse_duration(&s) {
-            Some(d) if zero_ok || !d.is_zero() => Ok(d),
-            Some(_) => usage(format!("{name} {s}: must be more than 0")),
-            None => usage(format!(
-                "{name} {s}: expected a duration such as 250ms, 2s, 1m, 1h or 1m30s"
-            )),
-        }
-    };
-    let timeout = dur("--timeout", timeout, Duration::from_secs(10), false)?;
-    let interval = dur("--interval", interval, Duration::from_secs(1), false)?;
-    let retry_interval = dur(
-        "--retry-interval",
-        retry_interval,
-        Duration::from_secs(1),
-        false,
-    )?;
-    let max_backoff = dur(
-        "--max-backoff",
-        max_backoff,
-        Duration::from_secs(300),
-        false,
-    )?;
-    let settle = dur("--settle", settle, Duration::ZERO, true)?;
+    let interval = duration(o.last("interval"), Duration::from_secs(1), false)?;
+    let retry_interval = duration(o.last("retry-interval"), Duration::from_secs(1), false)?;
+    let max_backoff = duration(o.last("max-backoff"), Duration::from_secs(300), false)?;
+    let settle = duration(o.last("settle"), Duration::ZERO, true)?;
     if max_backoff < retry_interval {
         return usage(format!(
             "--max-backoff {}: must be at least --retry-interval ({})",
@@ -230,59 +443,117 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, UsageError> {
             format_duration(retry_interval)
         ));
     }
-    let log_format = match log_format.as_deref().map(|s| s.to_str()) {
-        None | Some(Some("logfmt")) => Format::Logfmt,
-        Some(Some("json")) => Format::Json,
-        Some(_) => return usage("--log-format: expected logfmt or json"),
+    let log_format = match o.last("log-format") {
+        None => Format::Logfmt,
+        Some((_, f)) if f == "logfmt" => Format::Logfmt,
+        Some((_, f)) if f == "json" => Format::Json,
+        Some((s, _)) => return usage(format!("{s}: expected logfmt or json")),
     };
+    let (verbose, quiet) = (o.flag("verbose")?, o.flag("quiet")?);
     if verbose && quiet {
         return usage("--verbose and --quiet: choose one");
     }
-    let log_level = match log_level {
-        Some(l) => match l.to_str().and_then(Level::parse) {
+    let log_level = match o.last("log-level") {
+        Some((s, l)) => match l.to_str().and_then(Level::parse) {
             Some(l) => l,
-            None => return usage("--log-level: expected debug, info, warn or error"),
+            None => return usage(format!("{s}: expected debug, info, warn or error")),
         },
         None if verbose => Level::Debug,
         None if quiet => Level::Warn,
         None => Level::Info,
     };
-    let listen_address = match listen {
+    let listen_address = match o.last("listen-address") {
+        None if cmr => parse_listen(":9533"),
         None => None,
-        Some(a) => {
-            let a = utf8("--listen-address", &a)?;
+        Some((s, a)) => {
+            let a = utf8(s, a)?;
             match parse_listen(&a) {
                 Some(addr) => Some(addr),
-                None => return usage(format!("--listen-address {a}: expected HOST:PORT such as 127.0.0.1:9533, [::1]:9533 or :9533")),
+                None => {
+                    return usage(format!(
+                        "{s} {a}: expected HOST:PORT such as 127.0.0.1:9533, [::1]:9533 or :9533"
+                    ))
+                }
             }
         }
     };
+    let metrics_path = match o.last("metrics-path") {
+        None => "/metrics".to_string(),
+        Some((s, p)) => {
+            let p = utf8(s, p)?;
+            if !p.starts_with('/') || p == "/healthz" || p.contains(['?', '#', ' ']) {
+                return usage(format!("{s} {p}: expected a path such as /metrics"));
+            }
+            p
+        }
+    };
+    if let Some((s, _)) = o.last("webhook-retries") {
+        notes.push((
+            Level::Info,
+            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
+        ));
+    }
+    match o.last("reload-method") {
+        None => {}
+        Some((_, m)) if m == "http" => {}
+        Some((s, m)) if m == "signal" => {
+            return usage(format!(
+                "{s}=signal: not supported yet in this build; use --reload-url"
+            ))
+        }
+        Some((s, m)) => {
+            return usage(format!(
+                "{s} {}: expected http or signal",
+                m.to_string_lossy()
+            ))
+        }
+    }
     Ok(Parsed::Run(Box::new(Config {
-        paths,
+        paths: paths.into_iter().map(|(_, p)| p).collect(),
         urls,
         method,
-        statuses,
+        accept,
         timeout,
         headers,
-        bearer_token_file,
+        bearer_token_file: bearer_token_file.map(|(_, f)| f),
         interval,
         retry_interval,
         max_backoff,
         settle,
-        reload_on_start,
+        reload_on_start: o.flag("reload-on-start")?,
         log_format,
         log_level,
         listen_address,
+        metrics_path,
         command,
+        curl,
+        notes,
     })))
 }
 
-type Options = Vec<(&'static Flag, Option<OsString>)>;
+/// A duration flag's value, checked; `zero_ok` for the few where 0 makes sense.
+fn duration(
+    given: Option<(&str, &OsStr)>,
+    default: Duration,
+    zero_ok: bool,
+) -> Result<Duration, UsageError> {
+    let Some((name, v)) = given else {
+        return Ok(default);
+    };
+    let s = utf8(name, v)?;
+    match parse_duration(&s) {
+        Some(d) if zero_ok || !d.is_zero() => Ok(d),
+        Some(_) => usage(format!("{name} {s}: must be more than 0")),
+        None => usage(format!(
+            "{name} {s}: expected a duration such as 250ms, 2s, 1m, 1h or 1m30s"
+        )),
+    }
+}
 
 /// Splits argv into our options, in argv order with their values, and the COMMAND.
-/// Unknown flags and missing values are caught here.
-fn split(args: Vec<OsString>) -> Result<(Options, Vec<OsString>), UsageError> {
-    let mut options = Vec::new();
+/// Unknown flags, refused incumbent flags and missing values are caught here.
+fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError> {
+    let mut given = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let bytes = arg.as_encoded_bytes();
@@ -291,44 +562,59 @@ fn split(args: Vec<OsString>) -> Result<(Options, Vec<OsString>), UsageError> {
         }
         if bytes.len() < 2 || bytes[0] != b'-' {
             // The first free argument starts the COMMAND.
-            return Ok((options, std::iter::once(arg).chain(args).collect()));
+            return Ok((given, std::iter::once(arg).chain(args).collect()));
         }
         let text = arg.to_string_lossy();
-        let (flag, inline) = if let Some(long) = bytes.strip_prefix(b"--") {
+        // `--name[=v]`, or Go's `-name[=v]` for a long name of two letters or more.
+        let long = bytes.strip_prefix(b"--").or_else(|| {
+            let rest = &bytes[1..];
+            let name = rest.split(|&b| b == b'=').next().unwrap_or(rest);
+            (name.len() >= 2 && find_long(name).is_some()).then_some(rest)
+        });
+        let (flag, inline) = if let Some(long) = long {
             let (key, value) = match long.iter().position(|&b| b == b'=') {
                 Some(i) => (&long[..i], Some(&long[i + 1..])),
                 None => (long, None),
             };
-            match FLAGS.iter().find(|f| f.long.as_bytes() == key) {
+            match find_long(key) {
                 Some(f) => (f, value),
                 None => return usage(format!("unknown flag '--{}'", String::from_utf8_lossy(key))),
             }
         } else {
             // `-p VALUE`, `-p=VALUE` or `-pVALUE`.
             let rest = &bytes[2..];
-            match FLAGS
-                .iter()
-                .find(|f| f.short.map(|c| c as u8) == Some(bytes[1]))
-            {
+            match find_short(bytes[1]) {
                 Some(f) if rest.is_empty() => (f, None),
                 Some(f) if f.value.is_some() => (f, Some(rest.strip_prefix(b"=").unwrap_or(rest))),
                 _ => return usage(format!("unknown flag '{text}'")),
             }
         };
+        let spelled = flag.spelled();
+        if flag.kind == Kind::Unsupported {
+            return usage(format!("{spelled} ({}): {}", flag.origin.name(), flag.help));
+        }
         // SAFETY: `inline` is a suffix of an OsStr, cut right after an ASCII byte.
         let inline = inline.map(|v| unsafe { OsStr::from_encoded_bytes_unchecked(v) }.to_owned());
         let value = match (flag.value, inline) {
-            (None, Some(_)) => return usage(format!("--{} takes no value", flag.long)),
-            (None, None) => None,
+            (None, v) => v, // a boolean; `=true`/`=false` are checked where it is read
             (Some(_), Some(v)) => Some(v),
             (Some(placeholder), None) => match args.next() {
                 Some(v) => Some(v),
-                None => return usage(format!("--{}: expects a value: {placeholder}", flag.long)),
+                None => return usage(format!("{spelled}: expects a value: {placeholder}")),
             },
         };
-        options.push((flag, value));
+        let target = match flag.kind {
+            Kind::Alias(of) => find_long(of.as_bytes()).expect("aliases name our own flags"),
+            _ => flag,
+        };
+        given.push(Given {
+            flag: target,
+            spelled,
+            value,
+            origin: flag.origin,
+        });
     }
-    Ok((options, args.collect()))
+    Ok((given, args.collect()))
 }
 
 fn utf8(flag: &str, v: &OsStr) -> Result<String, UsageError> {
@@ -338,26 +624,26 @@ fn utf8(flag: &str, v: &OsStr) -> Result<String, UsageError> {
     }
 }
 
-fn check_path(p: &PathBuf) -> Result<(), UsageError> {
+fn check_path(flag: &str, p: &Path) -> Result<(), UsageError> {
     match std::fs::metadata(p) {
         Ok(m) if m.is_dir() || m.is_file() => Ok(()),
         Ok(_) => usage(format!(
-            "--path {}: not a directory or regular file",
+            "{flag} {}: not a directory or regular file",
             p.display()
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            usage(format!("--path {}: no such file or directory", p.display()))
+            usage(format!("{flag} {}: no such file or directory", p.display()))
         }
-        Err(e) => usage(format!("--path {}: {e}", p.display())),
+        Err(e) => usage(format!("{flag} {}: {e}", p.display())),
     }
 }
 
-fn parse_method(m: &str) -> Result<String, UsageError> {
+pub fn parse_method(flag: &str, m: &str) -> Result<String, UsageError> {
     if !m.is_empty() && m.bytes().all(is_token) {
         Ok(m.to_string())
     } else {
         usage(format!(
-            "--method '{m}': expected an HTTP method such as POST, PUT or GET"
+            "{flag} '{m}': expected an HTTP method such as POST, PUT or GET"
         ))
     }
 }
@@ -367,28 +653,31 @@ fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn parse_statuses(s: &str) -> Result<Vec<u16>, UsageError> {
+fn parse_statuses(flag: &str, s: &str) -> Result<Vec<u16>, UsageError> {
     s.split(',')
         .map(|c| match c.trim().parse::<u16>() {
             Ok(n) if (100..=599).contains(&n) => Ok(n),
             _ => usage(format!(
-                "--status '{s}': expected HTTP status codes (100-599) separated by commas, such as 200,204"
+                "{flag} '{s}': expected HTTP status codes (100-599) separated by commas, such as 200,204"
             )),
         })
         .collect()
 }
 
-fn parse_header(h: &str) -> Result<(String, String), UsageError> {
+/// `Name: value`, with the value free of CR, LF and other control characters.
+pub fn parse_header(flag: &str, h: &str) -> Result<(String, String), UsageError> {
     let Some((name, value)) = h.split_once(':') else {
-        return usage("--header: expected 'Name: value'");
+        return usage(format!("{flag}: expected 'Name: value'"));
     };
     if name.is_empty() || !name.bytes().all(is_token) {
-        return usage("--header: the name before ':' must be a valid HTTP header name");
+        return usage(format!(
+            "{flag}: the name before ':' must be a valid HTTP header name"
+        ));
     }
     let value = value.trim_matches(|c| c == ' ' || c == '\t');
     if value.chars().any(|c| c.is_control() && c != '\t') {
         return usage(format!(
-            "--header {name}: the value must not contain CR, LF or other control characters"
+            "{flag} {name}: the value must not contain CR, LF or other control characters"
         ));
     }
     Ok((name.to_string(), value.to_string()))
@@ -469,15 +758,32 @@ pub fn help() -> String {
          Watches config files by content and reloads a server when it changes.\n\n\
          Usage: hashreload [OPTIONS] [--] [COMMAND [ARGS...]]\n\n\
          COMMAND runs (without a shell) after each change; exit status 0 counts as success.\n\n\
-         Options:\n"
+         Options (each also read from the environment variable shown, one value per line for\n\
+         repeatable ones; the command line replaces the environment):\n"
     );
-    for f in FLAGS {
+    for f in FLAGS.iter().filter(|f| f.kind == Kind::Own) {
         let short = f.short.map_or("    ".to_string(), |c| format!("-{c}, "));
         let left = format!("{short}--{} {}", f.long, f.value.unwrap_or(""));
         let default = f
             .default
             .map_or(String::new(), |d| format!(" [default: {d}]"));
-        out.push_str(&format!("  {left:<38} {}{default}\n", f.help));
+        let env = f.env().map_or(String::new(), |e| format!(" [env: {e}]"));
+        out.push_str(&format!("  {left:<34} {}{default}{env}\n", f.help));
+    }
+    for origin in [
+        Origin::ConfigmapReload,
+        Origin::ConfigReloader,
+        Origin::Watch,
+    ] {
+        out.push_str(&format!("\nAccepted from {}:\n", origin.name()));
+        for f in FLAGS.iter().filter(|f| f.origin == origin) {
+            let left = format!("{} {}", f.spelled(), f.value.unwrap_or(""));
+            let what = match f.kind {
+                Kind::Alias(of) => format!("= --{of}"),
+                _ => f.help.to_string(),
+            };
+            out.push_str(&format!("  {left:<34} {what}\n"));
+        }
     }
     out.push_str(
         "\nDurations: 250ms, 2s, 1m, 1h, 1m30s.\n\
@@ -495,14 +801,23 @@ mod tests {
     }
 
     fn config(s: &[&str]) -> Config {
-        match parse(args(s)) {
+        config_env(s, &[])
+    }
+
+    fn config_env(s: &[&str], env: &[(&str, &str)]) -> Config {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.into());
+        match parse_with_env(args(s), lookup) {
             Ok(Parsed::Run(c)) => *c,
             other => panic!("{other:?}"),
         }
     }
 
     fn error(s: &[&str]) -> String {
-        match parse(args(s)) {
+        match parse_with_env(args(s), |_| None) {
             Err(UsageError(e)) => e,
             other => panic!("expected an error, got {other:?}"),
         }
@@ -547,7 +862,10 @@ mod tests {
     fn defaults() {
         let c = config(&["-p", "/", "-u", "http://127.0.0.1:9090/-/reload"]);
         assert_eq!(c.method, "POST");
-        assert!(c.statuses.is_empty());
+        assert_eq!(c.accept, Accept::Success);
+        assert_eq!(c.metrics_path, "/metrics");
+        assert!(c.listen_address.is_none());
+        assert!(c.notes.is_empty());
         assert_eq!(c.timeout, Duration::from_secs(10));
         assert_eq!(c.interval, Duration::from_secs(1));
         assert_eq!(c.retry_interval, Duration::from_secs(1));
@@ -646,7 +964,7 @@ mod tests {
             c.headers,
             vec![("X-A".into(), "1 2".into()), ("X-B".into(), "3".into())]
         );
-        assert_eq!(c.statuses, vec![200, 204]);
+        assert_eq!(c.accept, Accept::Codes(vec![200, 204]));
         assert_eq!(c.method, "PUT");
     }
 
@@ -677,10 +995,182 @@ mod tests {
         assert!(with(&["--log-format", "xml"]).starts_with("--log-format"));
         assert!(with(&["--listen-address", "nohost"]).starts_with("--listen-address"));
         assert!(with(&["--listen-address", "h:99999"]).starts_with("--listen-address"));
+        assert!(with(&["--metrics-path", "metrics"]).starts_with("--metrics-path"));
         assert!(with(&["--log-level", "loud"]).starts_with("--log-level"));
-        assert!(with(&["--reload-on-start=yes"]).contains("takes no value"));
+        assert_eq!(
+            with(&["--reload-on-start=yes"]),
+            "--reload-on-start=yes: expected true, false, 1 or 0"
+        );
         assert!(with(&["-v", "-q"]).contains("choose one"));
         assert!(with(&["--bearer-token-file", "/nonexistent/t"]).contains("/nonexistent/t"));
+    }
+
+    #[test]
+    fn configmap_reload_spellings_bring_its_defaults() {
+        for a in [
+            &[
+                "--volume-dir=/tmp",
+                "--webhook-url=http://127.0.0.1:9093/-/reload",
+            ][..],
+            &[
+                "-volume-dir",
+                "/tmp",
+                "-webhook-url",
+                "http://127.0.0.1:9093/-/reload",
+            ],
+            &[
+                "-volume-dir=/tmp",
+                "--webhook-url",
+                "http://127.0.0.1:9093/-/reload",
+            ],
+        ] {
+            let c = config(a);
+            assert_eq!(c.paths, vec![PathBuf::from("/tmp")], "{a:?}");
+            assert_eq!(c.urls[0].name(), "http://127.0.0.1:9093/-/reload");
+            assert_eq!(
+                c.accept,
+                Accept::Codes(vec![200]),
+                "configmap-reload's default status"
+            );
+            assert_eq!(
+                c.listen_address,
+                parse_listen(":9533"),
+                "configmap-reload's default port"
+            );
+        }
+        let c = config(&[
+            "--volume-dir=/tmp",
+            "--webhook-url=http://h/",
+            "--webhook-method=PUT",
+            "--webhook-status-code=202",
+            "--webhook-retries=5",
+            "--web.listen-address=:9999",
+            "--web.telemetry-path=/m",
+        ]);
+        assert_eq!(c.method, "PUT");
+        assert_eq!(c.accept, Accept::Codes(vec![202]));
+        assert_eq!(c.listen_address, parse_listen(":9999"));
+        assert_eq!(c.metrics_path, "/m");
+        assert!(c.notes[0].1.contains("--webhook-retries"), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn prometheus_config_reloader_spellings() {
+        let c = config(&[
+            "--watched-dir=/etc",
+            "--watched-dir=/tmp",
+            "--listen-address=0.0.0.0:8080",
+            "--reload-url=http://127.0.0.1:9090/-/reload",
+            "--watch-interval=10s",
+            "--delay-interval=2s",
+            "--retry-interval=5s",
+            "--reload-timeout=30s",
+            "--log-format=json",
+            "--log-level=debug",
+            "--reload-method=http",
+            "--process-executable-name=prometheus",
+        ]);
+        assert_eq!(c.paths, vec![PathBuf::from("/etc"), PathBuf::from("/tmp")]);
+        assert_eq!(c.listen_address, "0.0.0.0:8080".parse().ok());
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert_eq!(c.settle, Duration::from_secs(2));
+        assert_eq!(c.retry_interval, Duration::from_secs(5));
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!((c.log_format, c.log_level), (Format::Json, Level::Debug));
+        assert_eq!(c.accept, Accept::Success, "no configmap-reload defaults");
+        let u = ["--watched-dir=/", "--reload-url=http://h/"];
+        let with = |extra: &str| error(&[&u[..], &[extra]].concat());
+        for f in [
+            "config-file",
+            "config-envsubst-file",
+            "web-config-file",
+            "runtimeinfo-url",
+        ] {
+            let e = with(&format!("--{f}=/x"));
+            assert!(
+                e.starts_with(&format!(
+                    "--{f} (prometheus-config-reloader): not supported"
+                )),
+                "{e}"
+            );
+        }
+        assert!(with("--reload-method=signal").contains("not supported yet"));
+        assert!(with("--reload-method=smoke").contains("expected http or signal"));
+        assert!(
+            with("--watch-interval=1x").starts_with("--watch-interval 1x:"),
+            "{}",
+            with("--watch-interval=1x")
+        );
+    }
+
+    #[test]
+    fn the_2017_watch_line() {
+        let c = config(&["-v", "-t", "-p=/tmp", "sh", "-c", "exit 0"]);
+        assert_eq!(c.paths, vec![PathBuf::from("/tmp")]);
+        assert_eq!(c.log_level, Level::Debug);
+        assert!(c.command.is_some());
+    }
+
+    #[test]
+    fn environment_fallbacks_and_the_command_line_replaces_them() {
+        let env = [
+            ("HASHRELOAD_PATH", "/tmp\n/etc\n"),
+            ("HASHRELOAD_URL", "http://a/?x=1,2\r\nhttp://b/"),
+            ("HASHRELOAD_INTERVAL", "5s"),
+            ("HASHRELOAD_RELOAD_ON_START", "true"),
+            ("HASHRELOAD_HEADER", "X-A: 1, 2"),
+        ];
+        let c = config_env(&[], &env);
+        assert_eq!(c.paths, vec![PathBuf::from("/tmp"), PathBuf::from("/etc")]);
+        let names: Vec<_> = c.urls.iter().map(|u| u.name().to_string()).collect();
+        assert_eq!(names, ["http://a/?x=***", "http://b/"]);
+        assert_eq!(c.interval, Duration::from_secs(5));
+        assert!(c.reload_on_start);
+        assert_eq!(c.headers, vec![("X-A".into(), "1, 2".into())]);
+        let c = config_env(
+            &["-u", "http://cli/", "-i", "2s", "--reload-on-start=false"],
+            &env,
+        );
+        let names: Vec<_> = c.urls.iter().map(|u| u.name().to_string()).collect();
+        assert_eq!(
+            names,
+            ["http://cli/"],
+            "the command line replaces, never merges"
+        );
+        assert_eq!(c.interval, Duration::from_secs(2));
+        assert!(!c.reload_on_start);
+        assert_eq!(
+            c.paths.len(),
+            2,
+            "what the command line does not give still comes from env"
+        );
+        let e = match parse_with_env(args(&[]), |n| match n {
+            "HASHRELOAD_PATH" => Some("/tmp".into()),
+            "HASHRELOAD_URL" => Some("http://h/".into()),
+            "HASHRELOAD_RELOAD_ON_START" => Some("yes".into()),
+            _ => None,
+        }) {
+            Err(UsageError(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            e,
+            "HASHRELOAD_RELOAD_ON_START=yes: expected true, false, 1 or 0"
+        );
+    }
+
+    #[test]
+    fn every_own_flag_has_an_env_name_but_help_and_version() {
+        let envs: Vec<String> = FLAGS.iter().filter_map(Flag::env).collect();
+        assert!(envs.contains(&"HASHRELOAD_BEARER_TOKEN_FILE".to_string()));
+        assert_eq!(
+            envs.len(),
+            FLAGS.iter().filter(|f| f.kind == Kind::Own).count() - 2
+        );
+        let h = help();
+        for e in envs {
+            assert!(h.contains(&e), "{e}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and deliver (`poll`, `target`) -> record (`log`, `metrics`, served by `server`).
 
 pub mod cli;
+pub mod curl;
 pub mod digest;
 pub mod log;
 pub mod metrics;
@@ -38,6 +39,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
     };
     log::init(config.log_level, config.log_format);
+    for (level, note) in &config.notes {
+        log::log(*level, note, &[]);
+    }
     // Bound before anything runs, so a taken port is a config error at start.
     let listener = match config.listen_address.map(std::net::TcpListener::bind) {
         None => None,
@@ -60,11 +64,15 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let shared = Arc::new(metrics::Shared::default());
             let addr = l.local_addr().map_or(String::new(), |a| a.to_string());
             let health = server::Health::new(config.interval, config.timeout);
-            if let Err(e) = server::spawn(l, shared.clone(), health) {
+            let path = config.metrics_path.clone();
+            if let Err(e) = server::spawn(l, shared.clone(), path, health) {
                 log::error("cannot start the metrics server", &[("error", &e)]);
                 return EXIT_RUNTIME;
             }
-            log::info("serving /metrics and /healthz", &[("address", &addr)]);
+            log::info(
+                "serving metrics and /healthz",
+                &[("address", &addr), ("metrics_path", &config.metrics_path)],
+            );
             Some(shared)
         }
     };
@@ -74,16 +82,23 @@ pub fn run(args: Vec<OsString>) -> i32 {
 fn watch(config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     let options = Rc::new(target::HttpOptions {
         method: config.method,
-        statuses: config.statuses,
+        accept: config.accept,
         headers: config.headers,
         bearer_token_file: config.bearer_token_file,
         timeout: config.timeout,
+        body: None,
     });
     let mut targets: Vec<target::Target> = config
         .urls
         .into_iter()
         .map(|u| target::Target::Http(target::Http::new(u, options.clone())))
         .collect();
+    if let Some(curl) = config.curl {
+        targets.push(target::Target::Http(target::Http::new(
+            curl.url,
+            Rc::new(curl.options),
+        )));
+    }
     if let Some((program, args)) = config.command {
         targets.push(target::Target::Command(target::Command::new(
             program,

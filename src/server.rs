@@ -57,13 +57,30 @@ pub fn unix_ms() -> u64 {
 }
 
 /// Starts the server thread on an already bound listener.
-pub fn spawn(listener: TcpListener, shared: Arc<Shared>, health: Health) -> io::Result<()> {
+pub fn spawn(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    metrics_path: String,
+    health: Health,
+) -> io::Result<()> {
     listener.set_nonblocking(true)?;
+    let routes = Routes {
+        shared,
+        metrics_path,
+        health,
+    };
     std::thread::Builder::new()
         .name("server".into())
         .stack_size(STACK)
-        .spawn(move || serve(listener, &shared, &health))?;
+        .spawn(move || serve(listener, &routes))?;
     Ok(())
+}
+
+/// What the server answers from.
+struct Routes {
+    shared: Arc<Shared>,
+    metrics_path: String,
+    health: Health,
 }
 
 struct Conn {
@@ -74,7 +91,7 @@ struct Conn {
     deadline: Instant,
 }
 
-fn serve(listener: TcpListener, shared: &Shared, health: &Health) {
+fn serve(listener: TcpListener, routes: &Routes) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNS + 1);
     loop {
@@ -108,7 +125,7 @@ fn serve(listener: TcpListener, shared: &Shared, health: &Health) {
         for i in (0..conns.len()).rev() {
             let ready = fds[i + 1].revents != 0;
             let keep = if ready {
-                step(&mut conns[i], shared, health)
+                step(&mut conns[i], routes)
             } else {
                 now < conns[i].deadline
             };
@@ -144,7 +161,7 @@ fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
 }
 
 /// Reads or writes what is ready; false when the connection is done.
-fn step(c: &mut Conn, shared: &Shared, health: &Health) -> bool {
+fn step(c: &mut Conn, routes: &Routes) -> bool {
     if Instant::now() >= c.deadline {
         return false;
     }
@@ -161,7 +178,7 @@ fn step(c: &mut Conn, shared: &Shared, health: &Health) -> bool {
         if c.request.windows(4).any(|w| w == b"\r\n\r\n")
             || c.request.windows(2).any(|w| w == b"\n\n")
         {
-            c.response = respond(&c.request, shared, health);
+            c.response = respond(&c.request, routes);
         } else if c.request.len() > MAX_REQUEST {
             c.response = response(400, "text/plain", "request too large\n", false);
         }
@@ -177,7 +194,7 @@ fn step(c: &mut Conn, shared: &Shared, health: &Health) -> bool {
 }
 
 /// The answer to one request (its head, at least, is complete).
-fn respond(request: &[u8], shared: &Shared, health: &Health) -> Vec<u8> {
+fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
     let line = request.split(|&b| b == b'\n').next().unwrap_or(b"");
     let line = std::str::from_utf8(line)
         .unwrap_or("")
@@ -195,25 +212,18 @@ fn respond(request: &[u8], shared: &Shared, health: &Health) -> Vec<u8> {
     if method != "GET" && !head {
         return response(405, "text/plain", "only GET and HEAD\n", false);
     }
-    match target.split('?').next().unwrap_or("") {
-        "/metrics" => {
-            let text = metrics::render(
-                &shared.snapshot(),
-                &ProcessStats::read(),
-                crate::cli::VERSION,
-            );
-            response(200, "text/plain; version=0.0.4; charset=utf-8", &text, head)
-        }
-        "/healthz" => {
-            let (code, body) = health.check(shared.last_progress_ms(), unix_ms());
-            response(code, "text/plain", &body, head)
-        }
-        _ => response(
-            404,
-            "text/plain",
-            "not found: try /metrics or /healthz\n",
-            head,
-        ),
+    let path = target.split('?').next().unwrap_or("");
+    if path == routes.metrics_path {
+        let stats = routes.shared.snapshot();
+        let text = metrics::render(&stats, &ProcessStats::read(), crate::cli::VERSION);
+        response(200, "text/plain; version=0.0.4; charset=utf-8", &text, head)
+    } else if path == "/healthz" {
+        let progress = routes.shared.last_progress_ms();
+        let (code, body) = routes.health.check(progress, unix_ms());
+        response(code, "text/plain", &body, head)
+    } else {
+        let body = format!("not found: try {} or /healthz\n", routes.metrics_path);
+        response(404, "text/plain", &body, head)
     }
 }
 
@@ -246,10 +256,13 @@ mod tests {
     use super::*;
 
     fn answer(req: &str) -> String {
-        let shared = Shared::default();
-        shared.progress(unix_ms());
-        let h = Health::new(Duration::from_secs(1), Duration::from_secs(10));
-        String::from_utf8(respond(req.as_bytes(), &shared, &h)).unwrap()
+        let routes = Routes {
+            shared: Arc::new(Shared::default()),
+            metrics_path: "/metrics".into(),
+            health: Health::new(Duration::from_secs(1), Duration::from_secs(10)),
+        };
+        routes.shared.progress(unix_ms());
+        String::from_utf8(respond(req.as_bytes(), &routes)).unwrap()
     }
 
     #[test]

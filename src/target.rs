@@ -72,6 +72,12 @@ impl HttpUrl {
     pub fn has_userinfo(&self) -> bool {
         self.basic.is_some()
     }
+
+    /// Basic-auth credentials given apart from the URL (curl's `-u user:password`).
+    pub fn with_userinfo(mut self, user_password: String) -> HttpUrl {
+        self.basic = Some(user_password);
+        self
+    }
 }
 
 /// Drops userinfo and replaces query values with `***`: tokens hide in both.
@@ -182,13 +188,40 @@ impl Resolver for LocalResolver {
     }
 }
 
+/// Which HTTP answers count as a successful reload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// Any 2xx (the default).
+    Success,
+    /// Exactly these statuses (`--status`).
+    Codes(Vec<u16>),
+    /// Below 400: curl's meaning with `-f`.
+    Below400,
+    /// Any answer at all: curl's meaning without `-f`.
+    Any,
+}
+
+impl Accept {
+    fn accepts(&self, status: u16) -> bool {
+        match self {
+            Accept::Success => (200..300).contains(&status),
+            Accept::Codes(c) => c.contains(&status),
+            Accept::Below400 => status < 400,
+            Accept::Any => true,
+        }
+    }
+}
+
 /// What an HTTP target sends.
+#[derive(Debug)]
 pub struct HttpOptions {
     pub method: String,
-    pub statuses: Vec<u16>,
+    pub accept: Accept,
     pub headers: Vec<(String, String)>,
     pub bearer_token_file: Option<PathBuf>,
     pub timeout: Duration,
+    /// A request body (curl's `-d`), sent with its content type.
+    pub body: Option<(Vec<u8>, &'static str)>,
 }
 
 pub struct Http {
@@ -238,15 +271,17 @@ impl Http {
                 .map_err(|e| format!("bearer token file {}: {e}", f.display()))?;
             req = req.header("Authorization", format!("Bearer {}", token.trim()));
         }
-        let req = req.body(&[][..]).map_err(|e| format!("request: {e}"))?;
+        let body: &[u8] = match &o.body {
+            Some((data, content_type)) => {
+                req = req.header("Content-Type", *content_type);
+                data
+            }
+            None => &[],
+        };
+        let req = req.body(body).map_err(|e| format!("request: {e}"))?;
         let mut resp = self.agent.run(req).map_err(describe_error)?;
         let status = resp.status().as_u16();
-        let ok = if o.statuses.is_empty() {
-            (200..300).contains(&status)
-        } else {
-            o.statuses.contains(&status)
-        };
-        if ok {
+        if o.accept.accepts(status) {
             return Ok(format!("HTTP {status}"));
         }
         let mut body = Vec::new();

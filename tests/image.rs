@@ -255,6 +255,39 @@ fn from_the_empty_root_as_nobody_it_reloads_real_prometheus() {
 }
 
 #[test]
+fn the_2017_watch_line_runs_from_the_empty_root_with_curl_emulated() {
+    let Some(dist) = dist() else { return };
+    let t = Tmp::new();
+    let root = root(&dist, &t);
+    let mut vol = Volume::new(root.join("etc/prometheus"));
+    vol.write(&payload(&[("prometheus.yml", "a: 1\n")]));
+    let r = Receiver::start(vec![]);
+    // Exactly the line from the 2017 post; only the port is the test receiver's instead of 80.
+    let url = format!("http://localhost:{}/-/reload", r.port);
+    let line = [
+        "-v",
+        "-t",
+        "-p=/etc/prometheus",
+        "curl",
+        "-X",
+        "POST",
+        "--fail",
+        "-o",
+        "-",
+        "-sS",
+        &url,
+    ];
+    let p = in_root(&root, &line);
+    p.wait_for("hashreload started");
+    assert!(p.log().contains("curl is not installed"), "{}", p.log());
+    let new = payload(&[("prometheus.yml", "a: 2\n")]);
+    vol.write(&new);
+    assert!(wait_until(20, || r.count() == 1), "{}", p.log());
+    assert_eq!(r.requests()[0].method, "POST");
+    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+}
+
+#[test]
 fn the_arm64_binary_runs_under_qemu() {
     let Some(dist) = dist() else { return };
     if !have("qemu-aarch64") {

@@ -57,8 +57,17 @@ fn usage_errors_exit_2_with_one_line_and_a_hint() {
         (&["-p", d, "-u", u, "--log-format", "text"], "--log-format"),
         (&["-p", d, "-u", u, "--log-level", "trace"], "--log-level"),
         (
-            &["-p", d, "-u", u, "--reload-on-start=1"],
+            &["-p", d, "-u", u, "--reload-on-start=yes"],
             "--reload-on-start",
+        ),
+        (&["-p", d, "-u", u, "--config-file=/x"], "--config-file"),
+        (
+            &["-p", d, "-u", u, "--reload-method=signal"],
+            "--reload-method",
+        ),
+        (
+            &["-p", d, "-u", u, "-webhook-status-code", "ok"],
+            "--webhook-status-code",
         ),
         (
             &["-p", d, "no-such-command-anywhere"],
@@ -108,6 +117,13 @@ fn readme_documents_every_flag() {
                 && (l.contains(&format!("{flag} ")) || l.contains(&format!("{flag}`")))
         });
         assert!(documented, "the README's flag table lacks {flag}");
+    }
+    for env in help.split("[env: ").skip(1) {
+        let env = env.split(']').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{env}`")),
+            "the README lacks {env}"
+        );
     }
 }
 

@@ -471,15 +471,22 @@ impl Drop for Proc {
 
 /// Runs the binary to completion (for usage errors): exit code and stderr.
 pub fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_cmd(Command::new(BIN).args(args))
+}
+
+/// Runs a command to completion: exit code and stderr. One still running after 10 s is killed
+/// and fails the test.
+pub fn run_cmd(cmd: &mut Command) -> (i32, String) {
+    let mut p = Proc::spawn(cmd);
+    let Some(status) = p.wait_exit(10) else {
+        panic!("did not exit within 10 s; log:\n{}", p.log());
+    };
+    // Let the reader thread drain what is left of stderr.
+    let mut seen = usize::MAX;
+    wait_until(2, || {
+        std::mem::replace(&mut seen, p.log().len()) == p.log().len()
+    });
+    (status.code().unwrap_or(-1), p.log())
 }
 
 /// SHA-256 of `data` as `sha256sum` prints it.

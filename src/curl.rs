@@ -1,0 +1,233 @@
+//! curl emulation: a `curl ...` COMMAND where no curl is installed (a FROM scratch image) is turned
+//! into an HTTP target with curl's meaning, so the 2017 watch line
+//! `curl -X POST --fail -o - -sS http://localhost:80/-/reload` works unchanged.
+//!
+//! Understood: `-X/--request`, `-f/--fail`, `-o/--output` (the body is not written anywhere),
+//! `-s/--silent`, `-S/--show-error`, `-H/--header`, `-u/--user`, `-m/--max-time`, `-d/--data`
+//! and the URL; short flags may be bundled (`-sS`, `-fsS`). Anything else is refused at start.
+//! Success is curl's: without `-f` any HTTP answer, with `-f` any status below 400; redirects
+//! are never followed (curl's default without `-L`).
+
+use crate::cli::{parse_header, parse_method};
+use crate::target::{Accept, HttpOptions, HttpUrl};
+use std::ffi::OsString;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Curl {
+    pub url: HttpUrl,
+    pub options: HttpOptions,
+    /// `-f` was given.
+    pub fail: bool,
+}
+
+/// Parses curl's arguments (the COMMAND after `curl`). `timeout` applies unless `-m` is given.
+pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
+    let mut method = None;
+    let mut fail = false;
+    let mut headers = Vec::new();
+    let mut user = None;
+    let mut max_time = None;
+    let mut data: Vec<String> = Vec::new();
+    let mut url = None;
+    let mut args = args
+        .iter()
+        .map(|a| a.to_str().ok_or("arguments must be valid UTF-8"));
+    while let Some(arg) = args.next() {
+        let arg = arg?;
+        // Every option as (name, value): long ones by name, short ones one letter at a time.
+        let mut opts: Vec<(String, Option<String>)> = Vec::new();
+        if let Some(long) = arg.strip_prefix("--") {
+            let short = match long {
+                "request" => 'X',
+                "fail" => 'f',
+                "output" => 'o',
+                "silent" => 's',
+                "show-error" => 'S',
+                "header" => 'H',
+                "user" => 'u',
+                "max-time" => 'm',
+                "data" => 'd',
+                _ => {
+                    return Err(format!(
+                        "option '--{long}' is not supported by the curl emulation"
+                    ))
+                }
+            };
+            opts.push((short.to_string(), None));
+        } else if arg.len() > 1 && arg.starts_with('-') {
+            for (i, c) in arg[1..].char_indices() {
+                if takes_value(c) {
+                    let rest = &arg[1 + i + c.len_utf8()..];
+                    opts.push((c.to_string(), (!rest.is_empty()).then(|| rest.to_string())));
+                    break;
+                }
+                opts.push((c.to_string(), None));
+            }
+        } else {
+            if url.is_some() {
+                return Err(format!(
+                    "a second URL '{}' (one request per COMMAND)",
+                    redact_arg(arg)
+                ));
+            }
+            url = Some(arg.to_string());
+            continue;
+        }
+        for (name, inline) in opts {
+            let c = name.chars().next().unwrap_or('?');
+            let value = if takes_value(c) {
+                match inline {
+                    Some(v) => Some(v),
+                    None => Some(
+                        args.next()
+                            .ok_or(format!("option -{c} needs a value"))??
+                            .to_string(),
+                    ),
+                }
+            } else {
+                None
+            };
+            let value = value.unwrap_or_default();
+            match c {
+                'X' => method = Some(parse_method("-X", &value).map_err(|e| e.0)?),
+                'f' => fail = true,
+                's' | 'S' | 'o' => {}
+                'H' => headers.push(parse_header("-H", &value).map_err(|e| e.0)?),
+                'u' => {
+                    if !value.contains(':') {
+                        return Err("-u needs user:password (curl would prompt for it)".into());
+                    }
+                    user = Some(value);
+                }
+                'm' => {
+                    let secs: f64 = value
+                        .parse()
+                        .ok()
+                        .filter(|s: &f64| *s > 0.0 && *s < 1e9)
+                        .ok_or(format!("-m {value}: expected seconds, such as 10 or 2.5"))?;
+                    max_time = Some(Duration::from_secs_f64(secs));
+                }
+                'd' => {
+                    if value.starts_with('@') {
+                        return Err("-d @FILE is not supported by the curl emulation".into());
+                    }
+                    data.push(value);
+                }
+                c => {
+                    return Err(format!(
+                        "option '-{c}' is not supported by the curl emulation"
+                    ))
+                }
+            }
+        }
+    }
+    let url = url.ok_or("no URL")?;
+    // curl takes a URL without a scheme as http.
+    let url = if url.contains("://") {
+        url
+    } else {
+        format!("http://{url}")
+    };
+    let mut url = HttpUrl::parse(&url)?;
+    if let Some(user) = user {
+        if url.has_userinfo() {
+            return Err("-u and userinfo in the URL: give one".into());
+        }
+        url = url.with_userinfo(user);
+    }
+    let body = (!data.is_empty()).then(|| {
+        (
+            data.join("&").into_bytes(),
+            "application/x-www-form-urlencoded",
+        )
+    });
+    let method = method.unwrap_or_else(|| if body.is_some() { "POST" } else { "GET" }.into());
+    Ok(Curl {
+        url,
+        options: HttpOptions {
+            method,
+            accept: if fail { Accept::Below400 } else { Accept::Any },
+            headers,
+            bearer_token_file: None,
+            timeout: max_time.unwrap_or(timeout),
+            body,
+        },
+        fail,
+    })
+}
+
+fn takes_value(c: char) -> bool {
+    matches!(c, 'X' | 'o' | 'H' | 'u' | 'm' | 'd')
+}
+
+/// An argument quoted in an error, with any userinfo dropped.
+fn redact_arg(arg: &str) -> String {
+    HttpUrl::parse(arg).map_or_else(|_| "…".to_string(), |u| u.name().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn curl(line: &str) -> Result<Curl, String> {
+        let args: Vec<OsString> = line.split(' ').map(OsString::from).collect();
+        parse(&args, Duration::from_secs(10))
+    }
+
+    #[test]
+    fn the_2017_watch_line() {
+        let c = curl("-X POST --fail -o - -sS http://localhost:80/-/reload").unwrap();
+        assert!(c.fail);
+        assert_eq!(c.options.method, "POST");
+        assert_eq!(c.options.accept, Accept::Below400);
+        assert_eq!(c.url.name(), "http://localhost:80/-/reload");
+        assert_eq!(c.options.timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bundles_attached_values_and_defaults() {
+        let c = curl("-fsSXPUT -m 2.5 -H X-A:1 --header X-B:2 -u admin:pw 127.0.0.1:9/r").unwrap();
+        assert_eq!(c.options.method, "PUT");
+        assert_eq!(c.options.timeout, Duration::from_millis(2500));
+        assert_eq!(
+            c.options.headers,
+            vec![("X-A".into(), "1".into()), ("X-B".into(), "2".into())]
+        );
+        assert!(c.url.has_userinfo());
+        assert_eq!(c.url.name(), "http://127.0.0.1:9/r");
+        let c = curl("http://h/").unwrap();
+        assert_eq!(
+            (c.options.method.as_str(), c.options.accept.clone()),
+            ("GET", Accept::Any)
+        );
+        let c = curl("-d a=1 -d b=2 http://h/").unwrap();
+        assert_eq!(c.options.method, "POST");
+        assert_eq!(
+            c.options.body,
+            Some((b"a=1&b=2".to_vec(), "application/x-www-form-urlencoded"))
+        );
+    }
+
+    #[test]
+    fn refuses_what_it_does_not_understand() {
+        for (line, says) in [
+            ("-L http://h/", "'-L'"),
+            ("--location http://h/", "'--location'"),
+            ("-fsSL http://h/", "'-L'"),
+            ("--insecure https://h/", "'--insecure'"),
+            ("https://h/", "only http://"),
+            ("-X", "needs a value"),
+            ("-s", "no URL"),
+            ("-u admin http://h/", "user:password"),
+            ("-m soon http://h/", "-m soon"),
+            ("-d @file http://h/", "@FILE"),
+            ("-H bad http://h/", "-H"),
+            ("http://a/ http://u:secret@b/", "second URL"),
+        ] {
+            let e = curl(line).unwrap_err();
+            assert!(e.contains(says), "{line}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+    }
+}
