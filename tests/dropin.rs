@@ -275,7 +275,7 @@ fn environment_fallbacks_drive_a_whole_run() {
         "{}",
         p.log()
     );
-    assert_eq!(a.digests(), [want.clone()]);
+    assert_eq!(a.digests(), [want]);
     assert_eq!(b.requests()[0].header("X-From"), Some("env, with a comma"));
     assert!(p.log().starts_with('{'));
 }
