@@ -8,6 +8,7 @@
 
 use crate::curl::Curl;
 use crate::log::{Format, Level};
+use crate::signal::{parse_signal, Select};
 use crate::target::{self, Accept, HttpUrl};
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -156,6 +157,12 @@ pub const FLAGS: &[Flag] = &[
     own(None, "max-backoff", Some("DUR"), Some("5m"), false, "Longest wait between delivery attempts"),
     own(None, "settle", Some("DUR"), Some("0"), false,
         "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
+    own(None, "process", Some("NAME"), None, false,
+        "Signal the top-most processes named NAME on each change (see --signal)"),
+    own(None, "pid-file", Some("FILE"), None, false,
+        "Signal the process whose id FILE holds (re-read at each delivery)"),
+    own(None, "signal", Some("SIG"), Some("HUP"), false,
+        "Signal for --process and --pid-file: a name (HUP, SIGUSR1) or a number"),
     own(None, "reload-on-start", None, None, false, "Deliver once after the first scan"),
     own(None, "listen-address", Some("ADDR"), Some("off"), false,
         "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
@@ -179,9 +186,10 @@ pub const FLAGS: &[Flag] = &[
     alias(Pcr, "watch-interval", "DUR", "interval"),
     alias(Pcr, "delay-interval", "DUR", "settle"),
     alias(Pcr, "reload-timeout", "DUR", "timeout"),
-    other(Pcr, Compat, None, "reload-method", Some("http|signal"), "Only http in this build"),
+    other(Pcr, Compat, None, "reload-method", Some("http|signal"),
+        "signal: SIGHUP to --process-executable-name instead of a request"),
     other(Pcr, Compat, None, "process-executable-name", Some("NAME"),
-        "Accepted; used with --reload-method=signal"),
+        "The process for --reload-method=signal [default: prometheus]"),
     other(Pcr, Unsupported, None, "config-file", Some("FILE"),
         "not supported: hashreload does not render config templates"),
     other(Pcr, Unsupported, None, "config-envsubst-file", Some("FILE"),
@@ -224,6 +232,9 @@ pub struct Config {
     pub metrics_path: String,
     /// The resolved program path, then its arguments.
     pub command: Option<(PathBuf, Vec<OsString>)>,
+    /// Processes to signal on each change, and the signal.
+    pub signals: Vec<Select>,
+    pub signal: i32,
     /// A `curl` COMMAND with no curl on PATH: made by hashreload itself.
     pub curl: Option<Curl>,
     /// Things to say once at start (incumbent flags accepted without effect, curl emulation).
@@ -404,8 +415,58 @@ pub fn parse_with_env(
             }
         },
     };
-    if urls.is_empty() && command.is_none() && curl.is_none() {
-        return usage("nothing to reload: give --url URL or a COMMAND after the options");
+    let mut signals = Vec::new();
+    if let Some((_, name)) = o.last("process") {
+        signals.push(Select::Process(name.to_string_lossy().into_owned()));
+    }
+    if let Some((s, f)) = o.last("pid-file") {
+        let f = PathBuf::from(f);
+        if let Some(dir) = f
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            return usage(format!(
+                "{s} {}: no directory {}",
+                f.display(),
+                dir.display()
+            ));
+        }
+        signals.push(Select::PidFile(f));
+    }
+    match o.last("reload-method") {
+        None => {}
+        Some((_, m)) if m == "http" => {}
+        Some((_, m)) if m == "signal" => {
+            let name = o
+                .last("process-executable-name")
+                .map(|(_, n)| n.to_string_lossy());
+            signals.push(Select::Process(
+                name.as_deref().unwrap_or("prometheus").to_string(),
+            ));
+        }
+        Some((s, m)) => {
+            return usage(format!(
+                "{s} {}: expected http or signal",
+                m.to_string_lossy()
+            ))
+        }
+    }
+    let signal = match o.last("signal") {
+        None => libc::SIGHUP,
+        Some((s, v)) => match v.to_str().and_then(parse_signal) {
+            Some(sig) => sig,
+            None => {
+                return usage(format!(
+                    "{s} {}: expected a signal name such as HUP, USR1 or SIGTERM, or a number",
+                    v.to_string_lossy()
+                ))
+            }
+        },
+    };
+    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
+        return usage(
+            "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
+        );
     }
     let method = match o.last("method") {
         None => "POST".to_string(),
@@ -493,21 +554,6 @@ pub fn parse_with_env(
             format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
         ));
     }
-    match o.last("reload-method") {
-        None => {}
-        Some((_, m)) if m == "http" => {}
-        Some((s, m)) if m == "signal" => {
-            return usage(format!(
-                "{s}=signal: not supported yet in this build; use --reload-url"
-            ))
-        }
-        Some((s, m)) => {
-            return usage(format!(
-                "{s} {}: expected http or signal",
-                m.to_string_lossy()
-            ))
-        }
-    }
     Ok(Parsed::Run(Box::new(Config {
         paths: paths.into_iter().map(|(_, p)| p).collect(),
         urls,
@@ -526,6 +572,8 @@ pub fn parse_with_env(
         listen_address,
         metrics_path,
         command,
+        signals,
+        signal,
         curl,
         notes,
     })))
@@ -1094,7 +1142,15 @@ mod tests {
                 "{e}"
             );
         }
-        assert!(with("--reload-method=signal").contains("not supported yet"));
+        let c = config(
+            &[
+                &u[..],
+                &["--reload-method=signal", "--process-executable-name=am"],
+            ]
+            .concat(),
+        );
+        assert_eq!(c.signals, vec![Select::Process("am".into())]);
+        assert_eq!(c.signal, libc::SIGHUP);
         assert!(with("--reload-method=smoke").contains("expected http or signal"));
         assert!(
             with("--watch-interval=1x").starts_with("--watch-interval 1x:"),

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod poll;
 pub mod process;
 pub mod server;
+pub mod signal;
 pub mod target;
 pub mod volume;
 
@@ -97,6 +98,12 @@ fn watch(config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
         targets.push(target::Target::Http(target::Http::new(
             curl.url,
             Rc::new(curl.options),
+        )));
+    }
+    for select in config.signals {
+        targets.push(target::Target::Signal(signal::Signal::new(
+            select,
+            config.signal,
         )));
     }
     if let Some((program, args)) = config.command {

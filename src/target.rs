@@ -395,6 +395,7 @@ pub fn find_program(name: &OsStr) -> Option<PathBuf> {
 /// Anything a change is delivered to.
 pub enum Target {
     Http(Http),
+    Signal(crate::signal::Signal),
     Command(Command),
 }
 
@@ -403,6 +404,7 @@ impl Target {
     pub fn name(&self) -> &str {
         match self {
             Target::Http(h) => h.url.name(),
+            Target::Signal(s) => s.name(),
             Target::Command(c) => &c.name,
         }
     }
@@ -416,6 +418,7 @@ impl crate::poll::Deliver for Target {
     fn deliver(&mut self, digest: &str) -> Result<String, String> {
         match self {
             Target::Http(h) => h.deliver(digest),
+            Target::Signal(s) => s.deliver(),
             Target::Command(c) => c.deliver(digest),
         }
     }
