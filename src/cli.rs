@@ -7,6 +7,7 @@
 //! the rest of the program trusts a `Config`.
 
 use crate::curl::Curl;
+use crate::digest::Hash;
 use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
 use crate::target::{self, Accept, HttpUrl};
@@ -164,6 +165,13 @@ pub const FLAGS: &[Flag] = &[
     own(None, "signal", Some("SIG"), Some("HUP"), false,
         "Signal for --process and --pid-file: a name (HUP, SIGUSR1) or a number"),
     own(None, "reload-on-start", None, None, false, "Deliver once after the first scan"),
+    own(None, "state-file", Some("FILE"), None, false,
+        "Record what each target acknowledged; at start, deliver what a target missed"),
+    own(None, "once", None, None, false,
+        "One scan; deliver if the content differs from --state-file, then exit"),
+    own(None, "attempts", Some("N"), Some("3"), false, "With --once: tries per target"),
+    own(None, "expect", Some("DIGEST|@FILE"), None, false,
+        "With --once: exit 3, naming what differs, unless the content has this digest"),
     own(None, "listen-address", Some("ADDR"), Some("off"), false,
         "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
     own(None, "metrics-path", Some("PATH"), Some("/metrics"), false, "Where metrics are served"),
@@ -237,6 +245,10 @@ pub struct Config {
     pub signal: i32,
     /// A `curl` COMMAND with no curl on PATH: made by hashreload itself.
     pub curl: Option<Curl>,
+    pub state_file: Option<PathBuf>,
+    pub once: bool,
+    pub attempts: u32,
+    pub expect: Option<Expect>,
     /// Things to say once at start (incumbent flags accepted without effect, curl emulation).
     pub notes: Vec<(Level, String)>,
 }
@@ -244,8 +256,49 @@ pub struct Config {
 #[derive(Debug)]
 pub enum Parsed {
     Run(Box<Config>),
+    Digest(DigestConfig),
     Help,
     Version,
+}
+
+/// `hashreload digest [--sum | --json] [--expect DIGEST|@FILE] PATH...`
+#[derive(Debug)]
+pub struct DigestConfig {
+    pub paths: Vec<PathBuf>,
+    pub output: Output,
+    pub expect: Option<Expect>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Manifest,
+    Sum,
+    Json,
+}
+
+/// The content a run must find: a digest, or a manifest whose lines name what differs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Expect {
+    Digest(Hash),
+    Manifest(Vec<u8>),
+}
+
+impl Expect {
+    fn parse(flag: &str, v: &OsStr) -> Result<Expect, UsageError> {
+        let s = v.to_string_lossy();
+        if let Some(file) = s.strip_prefix('@') {
+            return match std::fs::read(file) {
+                Ok(text) => Ok(Expect::Manifest(text)),
+                Err(e) => usage(format!("{flag} @{file}: {e}")),
+            };
+        }
+        match crate::digest::from_hex(&s.to_ascii_lowercase()) {
+            Some(h) => Ok(Expect::Digest(h)),
+            None => usage(format!(
+                "{flag} {s}: expected a SHA-256 digest (64 hex digits) or @FILE holding a manifest"
+            )),
+        }
+    }
 }
 
 /// A bad command line: one line naming the flag or path and what is expected. Exit code 2.
@@ -357,6 +410,10 @@ pub fn parse_with_env(
     args: Vec<OsString>,
     env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Parsed, UsageError> {
+    // A subcommand is recognized only as the first argument.
+    if args.first().is_some_and(|a| a == "digest") {
+        return parse_digest(&args[1..]);
+    }
     let (given, command) = split(args)?;
     let mut o = Options(given);
     if o.all("help").next().is_some() {
@@ -554,6 +611,39 @@ pub fn parse_with_env(
             format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
         ));
     }
+    let once = o.flag("once")?;
+    let attempts = match o.last("attempts") {
+        None => 3,
+        Some((s, n)) => match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n >= 1 => n,
+            _ => {
+                return usage(format!(
+                    "{s} {}: expected a whole number from 1",
+                    n.to_string_lossy()
+                ))
+            }
+        },
+    };
+    let expect = match o.last("expect") {
+        None => None,
+        Some((s, _)) if !once => {
+            return usage(format!("{s}: only with --once (or hashreload digest)"))
+        }
+        Some((s, v)) => Some(Expect::parse(s, v)?),
+    };
+    let state_file = o.last("state-file").map(|(s, f)| (s, PathBuf::from(f)));
+    if let Some((s, f)) = &state_file {
+        if let Some(dir) = f
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+        {
+            return usage(format!(
+                "{s} {}: no directory {}",
+                f.display(),
+                dir.display()
+            ));
+        }
+    }
     Ok(Parsed::Run(Box::new(Config {
         paths: paths.into_iter().map(|(_, p)| p).collect(),
         urls,
@@ -575,8 +665,55 @@ pub fn parse_with_env(
         signals,
         signal,
         curl,
+        state_file: state_file.map(|(_, f)| f),
+        once,
+        attempts,
+        expect,
         notes,
     })))
+}
+
+/// `digest [--sum | --json] [--expect DIGEST|@FILE] [--] PATH...`
+fn parse_digest(args: &[OsString]) -> Result<Parsed, UsageError> {
+    let mut paths = Vec::new();
+    let mut output = Output::Manifest;
+    let mut expect = None;
+    let mut args = args.iter();
+    let mut options = true;
+    while let Some(a) = args.next() {
+        let text = a.to_string_lossy();
+        match text.as_ref() {
+            "--" if options => options = false,
+            "-h" | "--help" if options => return Ok(Parsed::Help),
+            "--sum" if options => output = Output::Sum,
+            "--json" if options => output = Output::Json,
+            "--expect" if options => match args.next() {
+                Some(v) => expect = Some(Expect::parse("--expect", v)?),
+                None => return usage("--expect: expects a value: DIGEST|@FILE"),
+            },
+            t if options && t.starts_with("--expect=") => {
+                expect = Some(Expect::parse("--expect", OsStr::new(&t[9..]))?)
+            }
+            t if options && t.starts_with('-') && t.len() > 1 => {
+                return usage(format!(
+                    "digest: unknown flag '{t}' (expected --sum, --json or --expect)"
+                ))
+            }
+            _ => {
+                let p = PathBuf::from(a);
+                check_path("digest", &p)?;
+                paths.push(p);
+            }
+        }
+    }
+    if paths.is_empty() {
+        return usage("digest: at least one PATH is required");
+    }
+    Ok(Parsed::Digest(DigestConfig {
+        paths,
+        output,
+        expect,
+    }))
 }
 
 /// A duration flag's value, checked; `zero_ok` for the few where 0 makes sense.
@@ -834,8 +971,12 @@ pub fn help() -> String {
         }
     }
     out.push_str(
-        "\nDurations: 250ms, 2s, 1m, 1h, 1m30s.\n\
-         Exit codes: 0 stopped by SIGTERM/SIGINT, 1 runtime failure, 2 usage or config error.\n",
+        "\nhashreload digest [--sum | --json] [--expect DIGEST|@FILE] PATH...\n  \
+         Prints the manifest (one PATH) or one line per PATH; `| sha256sum` is the state digest.\n  \
+         --sum prints only the state digest, --json everything as one JSON document.\n\n\
+         Durations: 250ms, 2s, 1m, 1h, 1m30s.\n\
+         Exit codes: 0 ok (also stopped by SIGTERM/SIGINT), 1 runtime failure (--once: a delivery\n\
+         failed), 2 usage or config error, 3 content differs from --expect.\n",
     );
     out
 }

@@ -84,18 +84,60 @@ pub fn write_line(out: &mut Vec<u8>, hash: &Hash, path: &[u8]) {
 }
 
 /// The digest targets acknowledge: with one root, that root's digest; with several, the SHA-256
-/// of `<root digest>  <root as given>\n` per root, in the order given.
+/// of `<root digest>  <root as given>\n` per root, in the order given. Either way, the SHA-256 of
+/// `state_text`.
 pub fn state_digest(roots: &[(&[u8], &Manifest)]) -> Hash {
     match roots {
         [(_, only)] => only.digest,
+        _ => Sha256::digest(state_text(roots)).into(),
+    }
+}
+
+/// What `hashreload digest` prints: one root's manifest, or for several roots one line per root
+/// in the same format. Its SHA-256 is the state digest.
+pub fn state_text(roots: &[(&[u8], &Manifest)]) -> Vec<u8> {
+    match roots {
+        [(_, only)] => only.text(),
         _ => {
             let mut text = Vec::new();
             for (name, m) in roots {
                 write_line(&mut text, &m.digest, name);
             }
-            Sha256::digest(&text).into()
+            text
         }
     }
+}
+
+/// The lines of a manifest as (escaped name, hex hash), for naming what differs; lines that are
+/// not in the format are skipped.
+pub fn manifest_lines(text: &[u8]) -> Vec<(&[u8], &[u8])> {
+    text.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_prefix(b"\\").unwrap_or(line);
+            let (hash, rest) = (line.get(..64)?, line.get(64..)?);
+            let name = rest
+                .strip_prefix(b"  ")
+                .or_else(|| rest.strip_prefix(b" *"))?;
+            hash.iter()
+                .all(u8::is_ascii_hexdigit)
+                .then_some((name, hash))
+        })
+        .collect()
+}
+
+/// 64 hex digits to a hash.
+pub fn from_hex(s: &str) -> Option<Hash> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16)?;
+        let lo = (pair[1] as char).to_digit(16)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
 }
 
 /// Lower-case hex, as sha256sum prints it.
@@ -232,6 +274,35 @@ mod tests {
         let ab = state_digest(&[(b"/r/a", &a), (b"/r/b", &b)]);
         assert_eq!(ab, <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
         assert_ne!(ab, state_digest(&[(b"/r/b", &b), (b"/r/a", &a)]));
+    }
+
+    #[test]
+    fn state_text_hashes_to_the_state_digest() {
+        let a = Manifest::new(vec![entry(b"a", b"1")]);
+        let b = Manifest::new(vec![entry(b"b", b"2")]);
+        for roots in [
+            &[(&b"/r/a"[..], &a)][..],
+            &[(&b"/r/a"[..], &a), (&b"/r/b"[..], &b)],
+        ] {
+            let text = state_text(roots);
+            assert_eq!(<[u8; 32]>::from(Sha256::digest(&text)), state_digest(roots));
+        }
+    }
+
+    #[test]
+    fn reads_manifest_lines_back() {
+        let m = Manifest::new(vec![entry(b"new\nline", b"b"), entry(b"plain", b"d")]);
+        let text = m.text();
+        let lines = manifest_lines(&text);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].0, b"new\\nline");
+        assert_eq!(
+            lines[1],
+            (&b"plain"[..], hex(&m.entries[1].hash).as_bytes())
+        );
+        assert!(manifest_lines(b"garbage\n\n").is_empty());
+        assert_eq!(from_hex(&hex(&m.digest)), Some(m.digest));
+        assert_eq!(from_hex("xyz"), None);
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub mod poll;
 pub mod process;
 pub mod server;
 pub mod signal;
+pub mod state;
 pub mod target;
+pub mod verify;
 pub mod volume;
 
 use std::ffi::OsString;
@@ -26,6 +28,7 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn run(args: Vec<OsString>) -> i32 {
     let config = match cli::parse(args) {
         Ok(cli::Parsed::Run(c)) => c,
+        Ok(cli::Parsed::Digest(d)) => return verify::digest_command(d),
         Ok(cli::Parsed::Help) => {
             print!("{}", cli::help());
             return 0;
@@ -42,6 +45,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
     log::init(config.log_level, config.log_format);
     for (level, note) in &config.notes {
         log::log(*level, note, &[]);
+    }
+    if config.once {
+        if let Err(e) = process::install_signal_handlers() {
+            log::error("cannot install signal handlers", &[("error", &e)]);
+            return EXIT_RUNTIME;
+        }
+        return once(*config);
     }
     // Bound before anything runs, so a taken port is a config error at start.
     let listener = match config.listen_address.map(std::net::TcpListener::bind) {
@@ -80,39 +90,61 @@ pub fn run(args: Vec<OsString>) -> i32 {
     watch(*config, shared)
 }
 
-fn watch(config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
+/// Every target, in the order they are tried: URLs, the emulated curl, signals, the COMMAND.
+fn targets(config: &mut cli::Config) -> Vec<target::Target> {
     let options = Rc::new(target::HttpOptions {
-        method: config.method,
-        accept: config.accept,
-        headers: config.headers,
-        bearer_token_file: config.bearer_token_file,
+        method: std::mem::take(&mut config.method),
+        accept: config.accept.clone(),
+        headers: std::mem::take(&mut config.headers),
+        bearer_token_file: config.bearer_token_file.take(),
         timeout: config.timeout,
         body: None,
     });
-    let mut targets: Vec<target::Target> = config
-        .urls
+    let mut targets: Vec<target::Target> = std::mem::take(&mut config.urls)
         .into_iter()
         .map(|u| target::Target::Http(target::Http::new(u, options.clone())))
         .collect();
-    if let Some(curl) = config.curl {
-        targets.push(target::Target::Http(target::Http::new(
-            curl.url,
-            Rc::new(curl.options),
-        )));
+    if let Some(curl) = config.curl.take() {
+        let http = target::Http::new(curl.url, Rc::new(curl.options));
+        targets.push(target::Target::Http(http));
     }
-    for select in config.signals {
-        targets.push(target::Target::Signal(signal::Signal::new(
-            select,
-            config.signal,
-        )));
+    for select in std::mem::take(&mut config.signals) {
+        let signal = signal::Signal::new(select, config.signal);
+        targets.push(target::Target::Signal(signal));
     }
-    if let Some((program, args)) = config.command {
-        targets.push(target::Target::Command(target::Command::new(
-            program,
-            args,
-            config.timeout,
-        )));
+    if let Some((program, args)) = config.command.take() {
+        let command = target::Command::new(program, args, config.timeout);
+        targets.push(target::Target::Command(command));
     }
+    targets
+}
+
+fn settings(config: &cli::Config) -> poll::Settings {
+    poll::Settings {
+        interval: config.interval,
+        retry_interval: config.retry_interval,
+        max_backoff: config.max_backoff,
+        settle: config.settle,
+        reload_on_start: config.reload_on_start,
+    }
+}
+
+fn once(mut config: cli::Config) -> i32 {
+    let mut targets = targets(&mut config);
+    verify::once(
+        &poll::SystemClock,
+        &config.paths,
+        &mut targets,
+        &settings(&config),
+        config.attempts,
+        config.state_file.as_deref(),
+        config.expect.as_ref(),
+    )
+}
+
+fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
+    let targets = targets(&mut config);
+    let settings = settings(&config);
     let labels = config
         .paths
         .iter()
@@ -126,16 +158,12 @@ fn watch(config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
             .map(|r| scanner.scan(r).map_err(|e| e.to_string()))
             .collect()
     };
-    let settings = poll::Settings {
-        interval: config.interval,
-        retry_interval: config.retry_interval,
-        max_backoff: config.max_backoff,
-        settle: config.settle,
-        reload_on_start: config.reload_on_start,
-    };
     let mut poller = poll::Poller::new(poll::SystemClock, scan, labels, targets, settings);
     if let Some(shared) = shared {
         poller = poller.with_shared(shared);
+    }
+    if let Some(path) = config.state_file {
+        poller = poller.with_state_file(path);
     }
     poller.run()
 }

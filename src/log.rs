@@ -121,7 +121,8 @@ fn logfmt_value(out: &mut String, v: &str) {
     out.push('"');
 }
 
-fn json_string(out: &mut String, v: &str) {
+/// `v` as a JSON string, quoted and escaped.
+pub fn json_string(out: &mut String, v: &str) {
     out.push('"');
     escape_into(out, v);
     out.push('"');

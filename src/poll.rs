@@ -10,6 +10,8 @@ use crate::cli::{format_duration, VERSION};
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
 use crate::log;
 use crate::metrics::{Shared, Stats, TargetStats};
+use crate::state;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -81,6 +83,7 @@ pub struct Poller<C, S, T> {
     rng: u64,
     stats: Stats,
     shared: Option<Arc<Shared>>,
+    state_file: Option<PathBuf>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -131,6 +134,28 @@ where
             rng: seed | 1,
             stats,
             shared: None,
+            state_file: None,
+        }
+    }
+
+    /// Records acknowledgements in `path`, and at start delivers what a target missed.
+    pub fn with_state_file(mut self, path: PathBuf) -> Self {
+        self.state_file = Some(path);
+        self
+    }
+
+    fn save_state(&self) {
+        let Some(path) = &self.state_file else { return };
+        let entries: Vec<(&str, Hash)> = self
+            .targets
+            .iter()
+            .filter_map(|t| Some((t.target.name(), t.acked?)))
+            .collect();
+        if let Err(e) = state::write(path, &entries) {
+            log::warn(
+                "cannot write the state file",
+                &[("path", &path.display()), ("error", &e)],
+            );
         }
     }
 
@@ -303,15 +328,39 @@ where
                 ],
             );
         }
+        let recorded = match self.state_file.as_deref().map(state::read).transpose() {
+            Ok(r) => r.flatten(),
+            Err(e) => {
+                log::warn("state file unreadable, ignoring it", &[("error", &e)]);
+                None
+            }
+        };
         let now = self.clock.unix();
         for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
-            if self.settings.reload_on_start {
+            // A digest recorded before a restart says what this target really has.
+            t.acked = match recorded
+                .as_deref()
+                .and_then(|r| state::lookup(r, t.target.name()))
+            {
+                Some(d) => Some(d),
+                None if self.settings.reload_on_start => None,
+                None => Some(new.digest),
+            };
+            if t.acked != Some(new.digest) {
                 stats.pending_since = now;
-            } else {
-                t.acked = Some(new.digest);
+                if t.acked.is_some() {
+                    log::info(
+                        "content changed while stopped, delivering",
+                        &[
+                            ("target", &t.target.name()),
+                            ("recorded", &short(&t.acked.unwrap_or_default())),
+                        ],
+                    );
+                }
             }
         }
         self.current = Some(new);
+        self.save_state();
     }
 
     fn apply(&mut self, new: State, now: Instant) {
@@ -383,6 +432,7 @@ where
                     t.acked = Some(digest);
                     t.failures = 0;
                     t.backoff = self.settings.retry_interval;
+                    self.save_state();
                 }
                 Err(error) => {
                     t.failures += 1;
@@ -405,6 +455,68 @@ where
             self.progressed();
         }
     }
+}
+
+/// `--once`: each pending target gets up to `attempts` tries on the usual backoff. True when
+/// every pending target succeeded.
+pub fn deliver_once<C: Clock, T: Deliver>(
+    clock: &C,
+    targets: &mut [T],
+    pending: &[bool],
+    digest: &Hash,
+    attempts: u32,
+    settings: &Settings,
+) -> bool {
+    let hex = digest::hex(digest);
+    let mut rng = u64::from(std::process::id()) | 1;
+    let mut all = true;
+    for (t, _) in targets.iter_mut().zip(pending).filter(|(_, p)| **p) {
+        let mut backoff = settings.retry_interval;
+        for attempt in 1..=attempts {
+            let start = clock.now();
+            let result = t.deliver(&hex);
+            let took = format_duration(clock.now() - start);
+            match result {
+                Ok(detail) => {
+                    log::info(
+                        "reload delivered",
+                        &[
+                            ("target", &t.name()),
+                            ("result", &detail),
+                            ("duration", &took),
+                        ],
+                    );
+                    break;
+                }
+                Err(error) if attempt < attempts => {
+                    let wait = jitter(&mut rng, backoff);
+                    log::warn(
+                        "reload failed, will retry",
+                        &[
+                            ("target", &t.name()),
+                            ("error", &error),
+                            ("attempt", &attempt),
+                            ("retry_in", &format_duration(wait)),
+                        ],
+                    );
+                    clock.sleep(wait);
+                    backoff = (backoff * 2).min(settings.max_backoff);
+                }
+                Err(error) => {
+                    log::error(
+                        "reload failed, giving up",
+                        &[
+                            ("target", &t.name()),
+                            ("error", &error),
+                            ("attempts", &attempts),
+                        ],
+                    );
+                    all = false;
+                }
+            }
+        }
+    }
+    all
 }
 
 /// Up to 10% less than `d`, so retries of many sidecars spread out and never exceed the cap.

@@ -1,0 +1,259 @@
+//! One pass, for jobs and pipelines: `hashreload digest` (print the manifest or the state digest,
+//! check it with `--expect`) and `--once` (deliver if the content differs from the state file,
+//! then record it). Exit codes: 0 unchanged or delivered, 1 a delivery failed (state untouched),
+//! 2 usage, 3 the content is not the expected one.
+
+use crate::cli::{DigestConfig, Expect, Output};
+use crate::digest::{self, hex, Hash, Manifest};
+use crate::poll::{self, Clock, Deliver, Settings};
+use crate::{log, state, volume};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_MISMATCH: i32 = 3;
+
+/// Scans every root once (a snapshot that keeps changing is a runtime failure).
+fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
+    let mut scanner = volume::Scanner::default();
+    paths
+        .iter()
+        .map(|p| scanner.scan(p).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn labels(paths: &[PathBuf]) -> Vec<&[u8]> {
+    paths.iter().map(|p| volume::root_label(p)).collect()
+}
+
+/// Compares the state text with what was expected; on a mismatch, says what differs.
+fn check(text: &[u8], digest: &Hash, expect: &Expect) -> Result<(), String> {
+    let want = match expect {
+        Expect::Digest(h) => *h,
+        Expect::Manifest(m) => sha256(m),
+    };
+    if want == *digest {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "content does not match: expected {}, found {}",
+        hex(&want),
+        hex(digest)
+    );
+    if let Expect::Manifest(m) = expect {
+        let (have, wanted) = (digest::manifest_lines(text), digest::manifest_lines(m));
+        let lookup = |lines: &[(&[u8], &[u8])], name: &[u8]| {
+            lines
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, h)| h.to_vec())
+        };
+        for (name, hash) in &wanted {
+            match lookup(&have, name) {
+                None => msg.push_str(&format!("\nmissing: {}", String::from_utf8_lossy(name))),
+                Some(h) if h != *hash => {
+                    msg.push_str(&format!("\nchanged: {}", String::from_utf8_lossy(name)))
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, _) in &have {
+            if lookup(&wanted, name).is_none() {
+                msg.push_str(&format!("\nunexpected: {}", String::from_utf8_lossy(name)));
+            }
+        }
+    }
+    Err(msg)
+}
+
+fn sha256(data: &[u8]) -> Hash {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(data).into()
+}
+
+/// `hashreload digest`.
+pub fn digest_command(cfg: DigestConfig) -> i32 {
+    let manifests = match scan(&cfg.paths) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("hashreload: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let labels = labels(&cfg.paths);
+    let roots: Vec<(&[u8], &Manifest)> = labels.iter().copied().zip(&manifests).collect();
+    let text = digest::state_text(&roots);
+    let digest = digest::state_digest(&roots);
+    let out = match cfg.output {
+        Output::Manifest => text.clone(),
+        Output::Sum => format!("{}\n", hex(&digest)).into_bytes(),
+        Output::Json => json(&roots, &digest).into_bytes(),
+    };
+    if std::io::stdout().lock().write_all(&out).is_err() {
+        return EXIT_FAILED;
+    }
+    match cfg.expect.map(|e| check(&text, &digest, &e)) {
+        Some(Err(msg)) => {
+            eprintln!("hashreload: {msg}");
+            EXIT_MISMATCH
+        }
+        _ => 0,
+    }
+}
+
+/// Roots, files, hashes and the state digest as one JSON document. Names that are not UTF-8 are
+/// shown with U+FFFD; an unreadable file has `"sha256": null`.
+fn json(roots: &[(&[u8], &Manifest)], digest: &Hash) -> String {
+    let mut o = String::from("{\"digest\":\"");
+    o.push_str(&hex(digest));
+    o.push_str("\",\"roots\":[");
+    for (i, (label, m)) in roots.iter().enumerate() {
+        o.push_str(if i == 0 { "{\"root\":" } else { ",{\"root\":" });
+        log::json_string(&mut o, &String::from_utf8_lossy(label));
+        o.push_str(&format!(",\"digest\":\"{}\",\"files\":[", hex(&m.digest)));
+        for (j, e) in m.entries.iter().enumerate() {
+            o.push_str(if j == 0 { "{\"path\":" } else { ",{\"path\":" });
+            log::json_string(&mut o, &String::from_utf8_lossy(&e.path));
+            if e.hash == digest::UNREADABLE {
+                o.push_str(",\"sha256\":null}");
+            } else {
+                o.push_str(&format!(",\"sha256\":\"{}\"}}", hex(&e.hash)));
+            }
+        }
+        o.push_str("]}");
+    }
+    o.push_str("]}\n");
+    o
+}
+
+/// `--once`: one scan, `--expect`, then delivery to every target whose recorded digest differs,
+/// and the state written only when all of them succeeded.
+pub fn once<C: Clock, T: Deliver>(
+    clock: &C,
+    paths: &[PathBuf],
+    targets: &mut [T],
+    settings: &Settings,
+    attempts: u32,
+    state_file: Option<&Path>,
+    expect: Option<&Expect>,
+) -> i32 {
+    let manifests = match scan(paths) {
+        Ok(m) => m,
+        Err(e) => {
+            log::error("scan failed", &[("error", &e)]);
+            return EXIT_FAILED;
+        }
+    };
+    let labels = labels(paths);
+    let roots: Vec<(&[u8], &Manifest)> = labels.iter().copied().zip(&manifests).collect();
+    let digest = digest::state_digest(&roots);
+    let files: usize = manifests.iter().map(|m| m.entries.len()).sum();
+    log::info(
+        "scanned once",
+        &[("digest", &digest::short(&digest)), ("files", &files)],
+    );
+    if let Some(expect) = expect {
+        if let Err(msg) = check(&digest::state_text(&roots), &digest, expect) {
+            log::error("refusing to deliver", &[("reason", &msg)]);
+            return EXIT_MISMATCH;
+        }
+    }
+    let recorded = match state_file.map(state::read).transpose() {
+        Ok(r) => r.flatten(),
+        Err(e) => {
+            log::warn(
+                "state file unreadable, delivering to every target",
+                &[("error", &e)],
+            );
+            None
+        }
+    };
+    let pending: Vec<bool> = targets
+        .iter()
+        .map(|t| recorded.as_deref().and_then(|r| state::lookup(r, t.name())) != Some(digest))
+        .collect();
+    if !pending.contains(&true) {
+        log::info(
+            "unchanged since the recorded state, nothing to deliver",
+            &[],
+        );
+        return 0;
+    }
+    if !poll::deliver_once(clock, targets, &pending, &digest, attempts, settings) {
+        return EXIT_FAILED;
+    }
+    if let Some(f) = state_file {
+        let entries: Vec<(&str, Hash)> = targets.iter().map(|t| (t.name(), digest)).collect();
+        if let Err(e) = state::write(f, &entries) {
+            log::error(
+                "cannot write the state file",
+                &[("path", &f.display()), ("error", &e)],
+            );
+            return EXIT_FAILED;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_names_what_differs_given_a_manifest() {
+        let e = |p: &str, h: u8| digest::Entry {
+            path: p.as_bytes().to_vec(),
+            hash: [h; 32],
+        };
+        let approved = Manifest::new(vec![e("a", 1), e("b", 1), e("c", 1)]);
+        let mounted = Manifest::new(vec![e("a", 1), e("b", 2), e("d", 1)]);
+        let text = mounted.text();
+        assert!(check(
+            &approved.text(),
+            &approved.digest,
+            &Expect::Manifest(approved.text())
+        )
+        .is_ok());
+        let msg = check(&text, &mounted.digest, &Expect::Manifest(approved.text())).unwrap_err();
+        assert!(
+            msg.starts_with("content does not match: expected "),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("\nchanged: b\nmissing: c\nunexpected: d"),
+            "{msg}"
+        );
+        let msg = check(&text, &mounted.digest, &Expect::Digest(approved.digest)).unwrap_err();
+        assert!(
+            !msg.contains('\n'),
+            "a bare digest cannot name files: {msg}"
+        );
+    }
+
+    #[test]
+    fn json_has_roots_files_and_the_digest() {
+        let m = Manifest::new(vec![
+            digest::Entry {
+                path: b"a \"q\"".to_vec(),
+                hash: [1; 32],
+            },
+            digest::Entry {
+                path: b"bad\xff".to_vec(),
+                hash: digest::UNREADABLE,
+            },
+        ]);
+        let j = json(&[(b"/r", &m)], &m.digest);
+        assert!(j.starts_with(&format!(
+            "{{\"digest\":\"{}\",\"roots\":[{{\"root\":\"/r\"",
+            hex(&m.digest)
+        )));
+        assert!(
+            j.contains("{\"path\":\"a \\\"q\\\"\",\"sha256\":\"0101"),
+            "{j}"
+        );
+        assert!(
+            j.contains("{\"path\":\"bad\u{fffd}\",\"sha256\":null}"),
+            "{j}"
+        );
+    }
+}
