@@ -39,6 +39,7 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
                 v = volumes[m["name"]]
                 kind = "configMap" if "configMap" in v else "secret" if "secret" in v else "other"
                 name = v.get("configMap", {}).get("name") or v.get("secret", {}).get("secretName")
+                print("MOUNT", m["mountPath"])
                 for key, value in data.get((kind, name), {}).items():
                     print("FILE", m["mountPath"], key, value.encode().hex())
             probe = c["livenessProbe"]["httpGet"]
@@ -52,6 +53,7 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
                 (res.get("requests") == {"cpu": "1m", "memory": "4Mi"}, "requests cpu 1m, memory 4Mi"),
                 (res.get("limits", {}).get("memory") == "16Mi", "limits memory 16Mi"),
                 (probe["path"] == "/healthz", "liveness on /healthz"),
+                (any(a.startswith("--state-file=") for a in c.get("args", [])), "a state file on an emptyDir"),
             ]
             for ok, what in want:
                 if not ok:
@@ -64,6 +66,7 @@ struct Container {
     native: bool,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    mounts: Vec<String>,
     files: BTreeMap<String, Payload>,
     probe: (String, u16),
     problems: Vec<String>,
@@ -93,6 +96,7 @@ fn containers() -> Vec<Container> {
         let c = all.last_mut().unwrap();
         match tag {
             "NATIVE" => c.native = rest == "1",
+            "MOUNT" => c.mounts.push(rest.to_string()),
             "ARG" => c.args.push(rest.to_string()),
             "ENV" => {
                 let (k, v) = rest.split_once('=').unwrap();
@@ -140,11 +144,14 @@ fn each_manifest_runs_as_written() {
         let t = Tmp::new();
         let r = Receiver::start(vec![]);
         let listen = free_port();
-        // Kubelet-style volumes standing in for the mounts, holding the manifests' own data.
+        // Kubelet-style volumes standing in for the mounts, holding the manifests' own data
+        // (an emptyDir stays empty).
         let mut volumes: Vec<(String, Volume)> = Vec::new();
-        for (i, (mount, files)) in c.files.iter().enumerate() {
+        for (i, mount) in c.mounts.iter().enumerate() {
             let mut v = Volume::new(t.path(&format!("mount{i}")));
-            v.write(files);
+            if let Some(files) = c.files.get(mount) {
+                v.write(files);
+            }
             volumes.push((mount.clone(), v));
         }
         let rewrite = |s: &str| {
@@ -190,6 +197,17 @@ fn each_manifest_runs_as_written() {
         assert!(
             p.log().starts_with("{\"ts\":"),
             "HASHRELOAD_LOG_FORMAT=json from the manifest"
+        );
+        // The state file on the emptyDir records the acknowledged digest.
+        let (_, state) = volumes
+            .iter()
+            .find(|(m, _)| m == "/var/run/hashreload")
+            .unwrap();
+        let recorded = || std::fs::read_to_string(state.dir.join("state")).unwrap_or_default();
+        assert!(
+            wait_until(10, || recorded().starts_with(&r.digests()[0])),
+            "{}",
+            recorded()
         );
     }
 }
