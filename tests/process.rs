@@ -62,9 +62,25 @@ fn usage_errors_exit_2_with_one_line_and_a_hint() {
         ),
         (&["-p", d, "-u", u, "--config-file=/x"], "--config-file"),
         (
-            &["-p", d, "-u", u, "--reload-method=signal"],
+            &["-p", d, "-u", u, "--reload-method=smoke"],
             "--reload-method",
         ),
+        (&["-p", d, "--process", "x", "--signal", "HUPP"], "--signal"),
+        (
+            &["-p", d, "--pid-file", "/nonexistent/dir/pid"],
+            "--pid-file",
+        ),
+        (
+            &["-p", d, "-u", u, "--once", "--attempts", "0"],
+            "--attempts",
+        ),
+        (&["-p", d, "-u", u, "--expect", "abc"], "--expect"),
+        (
+            &["-p", d, "-u", u, "--state-file", "/nonexistent/dir/state"],
+            "--state-file",
+        ),
+        (&["digest"], "digest"),
+        (&["digest", "--sum", "/nonexistent/x"], "/nonexistent/x"),
         (
             &["-p", d, "-u", u, "-webhook-status-code", "ok"],
             "--webhook-status-code",
