@@ -65,6 +65,16 @@ struct State {
     digest: Hash,
 }
 
+/// A cheap check between full scans: a token that changes when content may have (for kubelet
+/// volumes, where `..data` points). A new token makes the next scan due at once.
+struct Probe {
+    check: Box<dyn FnMut() -> u64>,
+    every: Duration,
+    next: Instant,
+    /// The token taken just before the last scan began.
+    seen: u64,
+}
+
 /// A change seen but not yet settled (`--settle`).
 struct Settling {
     candidate: Hash,
@@ -84,6 +94,7 @@ pub struct Poller<C, S, T> {
     stats: Stats,
     shared: Option<Arc<Shared>>,
     state_file: Option<PathBuf>,
+    probe: Option<Probe>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -135,7 +146,19 @@ where
             stats,
             shared: None,
             state_file: None,
+            probe: None,
         }
+    }
+
+    /// Runs `check` every `every` between full scans, and scans at once when its token changes.
+    pub fn with_probe(mut self, every: Duration, check: impl FnMut() -> u64 + 'static) -> Self {
+        self.probe = Some(Probe {
+            check: Box::new(check),
+            every,
+            next: self.clock.now(),
+            seen: 0,
+        });
+        self
     }
 
     /// Records acknowledgements in `path`, and at start delivers what a target missed.
@@ -198,6 +221,16 @@ where
 
     /// Does whatever is due now; returns when something is due next.
     pub fn tick(&mut self) -> Instant {
+        let now = self.clock.now();
+        if let Some(p) = &mut self.probe {
+            if now >= p.next {
+                p.next = now + p.every;
+                if (p.check)() != p.seen && now < self.next_scan {
+                    log::debug("..data changed, scanning now", &[]);
+                    self.next_scan = now;
+                }
+            }
+        }
         if self.clock.now() >= self.next_scan {
             self.poll();
         }
@@ -206,11 +239,15 @@ where
             // Never waits: a snapshot skipped now goes out after the next tick.
             shared.publish(&self.stats);
         }
+        let next = self
+            .probe
+            .as_ref()
+            .map_or(self.next_scan, |p| p.next.min(self.next_scan));
         self.targets
             .iter()
             .filter(|t| self.is_pending(t))
             .map(|t| t.next_attempt)
-            .fold(self.next_scan, Instant::min)
+            .fold(next, Instant::min)
     }
 
     /// The settled state digest, once the first scan succeeded.
@@ -231,6 +268,10 @@ where
 
     fn poll(&mut self) {
         let start = self.clock.now();
+        // Taken before the scan: a swap during the scan then shows as a change at the next probe.
+        if let Some(p) = &mut self.probe {
+            p.seen = (p.check)();
+        }
         let scanned = (self.scan)();
         let now = self.clock.now();
         self.next_scan = now + self.settings.interval;
@@ -886,6 +927,33 @@ mod tests {
         assert!(t.last_successful && t.last_success > 1003.0);
         assert_eq!(p.stats().changes, 1);
         assert_eq!(p.stats().poll_errors, 0);
+    }
+
+    #[test]
+    fn a_probe_token_change_scans_at_once() {
+        let s = Settings {
+            interval: Duration::from_secs(3600),
+            ..settings()
+        };
+        let (w, mut p) = world(vec![vec![]], s);
+        let token = Rc::new(Cell::new(1u64));
+        let t = token.clone();
+        let mut p = p.with_probe(Duration::from_millis(25), move || t.get());
+        w.run(&mut p, Duration::from_millis(500));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(5));
+        assert!(
+            w.sent(0).is_empty(),
+            "no token change, no scan before the hour"
+        );
+        token.set(2);
+        w.run(&mut p, Duration::from_millis(5030));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+        assert!(
+            w.times(0)[0] <= Duration::from_millis(5025),
+            "{:?}",
+            w.times(0)
+        );
     }
 
     #[test]

@@ -295,3 +295,36 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
         coreutils_digest(&payload(&[("ok.yml", "ok"), ("secret.yml", "s")]))
     );
 }
+
+#[test]
+fn a_kubelet_swap_is_seen_between_full_scans() {
+    // With an hour between full scans, only the `..data` check can see this change.
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("a.yml", "1")]));
+    let r = Receiver::start(vec![]);
+    let p = Proc::start(&[
+        "-v",
+        "-p",
+        t.path("vol").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "-i",
+        "1h",
+    ]);
+    p.wait_for("hashreload started");
+    let new = payload(&[("a.yml", "2")]);
+    v.write(&new);
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+    assert!(
+        p.log().contains("..data changed, scanning now"),
+        "{}",
+        p.log()
+    );
+    // An identical rotation changes `..data` too: it is scanned, and not delivered.
+    v.rotate_identical();
+    p.wait_for_n("..data changed, scanning now", 2);
+    p.wait_for_n("msg=scanned", 3);
+    assert_eq!(r.count(), 1);
+}
