@@ -935,7 +935,7 @@ mod tests {
             interval: Duration::from_secs(3600),
             ..settings()
         };
-        let (w, mut p) = world(vec![vec![]], s);
+        let (w, p) = world(vec![vec![]], s);
         let token = Rc::new(Cell::new(1u64));
         let t = token.clone();
         let mut p = p.with_probe(Duration::from_millis(25), move || t.get());
