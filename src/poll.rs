@@ -214,8 +214,11 @@ where
             if wake > now {
                 self.clock.sleep(wake - now);
             }
-            // As PID 1 we inherit orphans: reap them so no zombies accumulate.
-            crate::process::reap(0);
+            // As PID 1 we inherit orphans: reap them so no zombies accumulate. Our own COMMAND
+            // is reaped where it runs, so anywhere else this costs a syscall per wake for nothing.
+            if crate::process::is_init() {
+                crate::process::reap(0);
+            }
         }
     }
 

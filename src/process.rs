@@ -106,6 +106,13 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
+/// Whether we are PID 1 of our namespace, where orphans are handed to us (asked once: musl
+/// makes getpid a syscall, and the loop asks at every wake).
+pub fn is_init() -> bool {
+    static INIT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INIT.get_or_init(|| std::process::id() == 1)
+}
+
 /// Reaps every exited child without blocking: our COMMAND, and, as PID 1, the orphans the kernel
 /// hands us. Returns the exit status of `pid` if it was among them.
 pub fn reap(pid: i32) -> Option<i32> {
