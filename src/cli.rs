@@ -478,16 +478,7 @@ pub fn parse_with_env(
     }
     if let Some((s, f)) = o.last("pid-file") {
         let f = PathBuf::from(f);
-        if let Some(dir) = f
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-        {
-            return usage(format!(
-                "{s} {}: no directory {}",
-                f.display(),
-                dir.display()
-            ));
-        }
+        check_parent(s, &f)?;
         signals.push(Select::PidFile(f));
     }
     match o.last("reload-method") {
@@ -633,16 +624,7 @@ pub fn parse_with_env(
     };
     let state_file = o.last("state-file").map(|(s, f)| (s, PathBuf::from(f)));
     if let Some((s, f)) = &state_file {
-        if let Some(dir) = f
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
-        {
-            return usage(format!(
-                "{s} {}: no directory {}",
-                f.display(),
-                dir.display()
-            ));
-        }
+        check_parent(s, f)?;
     }
     Ok(Parsed::Run(Box::new(Config {
         paths: paths.into_iter().map(|(_, p)| p).collect(),
@@ -820,6 +802,21 @@ fn check_path(flag: &str, p: &Path) -> Result<(), UsageError> {
             usage(format!("{flag} {}: no such file or directory", p.display()))
         }
         Err(e) => usage(format!("{flag} {}: {e}", p.display())),
+    }
+}
+
+/// A file we will read or write later: its directory must exist now.
+fn check_parent(flag: &str, f: &Path) -> Result<(), UsageError> {
+    match f
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())
+    {
+        Some(dir) => usage(format!(
+            "{flag} {}: no directory {}",
+            f.display(),
+            dir.display()
+        )),
+        None => Ok(()),
     }
 }
 
