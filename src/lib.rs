@@ -49,11 +49,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
     for (level, note) in &config.notes {
         log::log(*level, note, &[]);
     }
+    if let Err(e) = process::install_signal_handlers() {
+        log::error("cannot install signal handlers", &[("error", &e)]);
+        return EXIT_RUNTIME;
+    }
     if config.once {
-        if let Err(e) = process::install_signal_handlers() {
-            log::error("cannot install signal handlers", &[("error", &e)]);
-            return EXIT_RUNTIME;
-        }
         return once(*config);
     }
     // Bound before anything runs, so a taken port is a config error at start.
@@ -68,10 +68,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return EXIT_USAGE;
         }
     };
-    if let Err(e) = process::install_signal_handlers() {
-        log::error("cannot install signal handlers", &[("error", &e)]);
-        return EXIT_RUNTIME;
-    }
     let shared = match listener {
         None => None,
         Some(l) => {
