@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// How often `..data` is checked between full scans.
-pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Exit codes, as documented in the README.
 pub const EXIT_RUNTIME: i32 = 1;
