@@ -377,3 +377,51 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// RSS and open descriptors of a process, from /proc.
+fn footprint(pid: u32) -> (u64, usize) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    (rss, fds)
+}
+
+#[test]
+fn no_memory_or_descriptor_growth_over_ten_thousand_polls() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("a.yml", "a"), ("rules/b.yml", "b")]));
+    let r = Receiver::start(vec![]);
+    let (p, port) = serve(
+        t.path("vol").to_str().unwrap(),
+        &["-u", &r.url("/"), "-i", "1ms"],
+    );
+    let polls = || sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0);
+    assert!(wait_until(30, || polls() >= 1000.0), "{}", p.log());
+    v.write(&payload(&[("a.yml", "warm-up change")]));
+    assert!(wait_until(10, || r.count() == 1));
+    let (rss0, fds0) = footprint(p.child.id());
+    let start = polls();
+    for i in 0..5 {
+        // Changes and deliveries along the way, not only idle scans.
+        v.write(&payload(&[("a.yml", &format!("change {i}"))]));
+        assert!(wait_until(10, || r.count() == 2 + i), "{}", p.log());
+    }
+    assert!(
+        wait_until(90, || polls() >= start + 10_000.0),
+        "{}",
+        p.log()
+    );
+    let (rss1, fds1) = footprint(p.child.id());
+    assert_eq!(fds1, fds0, "open descriptors changed over 10,000 polls");
+    assert!(
+        rss1 <= rss0 + 64,
+        "RSS grew from {rss0} kB to {rss1} kB over 10,000 polls"
+    );
+}
