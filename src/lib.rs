@@ -150,7 +150,10 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
         .map(|p| volume::root_label(p).to_vec())
         .collect();
     let roots = config.paths.clone();
-    let mut scanner = volume::Scanner::default();
+    let mut scanner = match config.stat_cache {
+        true => volume::Scanner::with_stat_cache(),
+        false => volume::Scanner::default(),
+    };
     let scan = move || {
         roots
             .iter()

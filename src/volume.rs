@@ -7,9 +7,9 @@
 //! never mixes two snapshots. At the top level of every directory root, `..`-prefixed entries
 //! (the kubelet's timestamped directories, `..data_tmp`) are skipped.
 
-use crate::digest::{Entry, Hasher, Manifest, UNREADABLE};
+use crate::digest::{Entry, Hash, Hasher, Manifest, UNREADABLE};
 use crate::log;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind};
@@ -45,6 +45,44 @@ pub struct Scanner {
     hasher: Hasher,
     warned: HashSet<(PathBuf, &'static str)>,
     seen: HashSet<(PathBuf, &'static str)>,
+    cache: Option<StatCache>,
+    /// Files read and hashed so far (those taken from the stat cache are not).
+    hashed: u64,
+}
+
+/// `--stat-cache`: the hash of a file is reused while its device, inode, size, mtime and ctime
+/// stay the same. Git's racy-timestamp rule applies: a file modified less than `RACY` before
+/// the scan that hashed it is hashed again next time, since a later write within the
+/// timestamp's granularity could leave its times unchanged.
+#[derive(Default)]
+struct StatCache {
+    files: HashMap<PathBuf, Cached>,
+    /// Counts scans; entries not seen by the latest scan of their root are dropped.
+    generation: u64,
+    /// When the running scan began, in nanoseconds since the epoch.
+    scan_start: i128,
+}
+
+const RACY: i128 = 2_000_000_000;
+
+struct Cached {
+    key: [i64; 7],
+    hash: Hash,
+    trusted: bool,
+    generation: u64,
+}
+
+/// What must not change for a cached hash to hold.
+fn stat_key(m: &fs::Metadata) -> [i64; 7] {
+    [
+        m.dev() as i64,
+        m.ino() as i64,
+        m.size() as i64,
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ]
 }
 
 /// Where a walk reads from and how strict it is about files vanishing.
@@ -76,10 +114,30 @@ impl Walk {
 }
 
 impl Scanner {
+    /// A scanner that reuses the hashes of files whose metadata did not change.
+    pub fn with_stat_cache() -> Scanner {
+        Scanner {
+            cache: Some(StatCache::default()),
+            ..Scanner::default()
+        }
+    }
+
     /// Scans one root. A missing root has empty content.
     pub fn scan(&mut self, root: &Path) -> Result<Manifest, Unstable> {
         self.seen.clear();
+        if let Some(c) = &mut self.cache {
+            c.generation += 1;
+            c.scan_start = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+        }
         let result = self.scan_root(root);
+        if let Some(c) = &mut self.cache {
+            // Files of this root that are gone (or were in a snapshot that was replaced).
+            let generation = c.generation;
+            c.files
+                .retain(|p, e| e.generation == generation || !p.starts_with(root));
+        }
         // Forget warnings for problems that went away, so they are logged again if they return.
         let seen = std::mem::take(&mut self.seen);
         self.warned
@@ -107,7 +165,7 @@ impl Scanner {
                 .as_bytes()
                 .to_vec();
             let mut walk = Walk::new(false, Vec::new());
-            let _ = self.file(&mut walk, root, name);
+            let _ = self.file(&mut walk, root, name, &meta);
             return Ok(walk.finish());
         }
         let data = root.join("..data");
@@ -200,7 +258,7 @@ impl Scanner {
         // Follows symlinks: a link to a file or directory counts as what it points to.
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => self.dir(walk, path, rel),
-            Ok(m) if m.is_file() => self.file(walk, path, rel),
+            Ok(m) if m.is_file() => self.file(walk, path, rel, &m),
             // FIFOs, sockets and devices are never opened: a FIFO blocks, /dev/zero never ends.
             Ok(_) => {
                 self.note_once(path, "not a regular file, skipped");
@@ -222,7 +280,27 @@ impl Scanner {
         }
     }
 
-    fn file(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+    /// Hashes one regular file; `meta` is what the walk's stat saw.
+    fn file(
+        &mut self,
+        walk: &mut Walk,
+        path: &Path,
+        rel: Vec<u8>,
+        meta: &fs::Metadata,
+    ) -> Result<(), Torn> {
+        if let Some(c) = &mut self.cache {
+            if let Some(e) = c.files.get_mut(path) {
+                if e.trusted && e.key == stat_key(meta) {
+                    e.generation = c.generation;
+                    walk.bytes += meta.size();
+                    walk.out.push(Entry {
+                        path: rel,
+                        hash: e.hash,
+                    });
+                    return Ok(());
+                }
+            }
+        }
         // O_NONBLOCK: if a FIFO replaced the file since the stat, opening it must not block.
         let opened = OpenOptions::new()
             .read(true)
@@ -233,13 +311,25 @@ impl Scanner {
             Err(e) if is_gone(&e) => return if walk.snapshot { Err(Torn) } else { Ok(()) },
             Err(e) => return self.unreadable(walk, path, rel, &e),
         };
-        match file.metadata() {
-            Ok(m) if m.is_file() => {}
+        let opened_meta = match file.metadata() {
+            Ok(m) if m.is_file() => m,
             Ok(_) => return Ok(()),
             Err(e) => return self.unreadable(walk, path, rel, &e),
-        }
+        };
         match self.hasher.hash(&mut file) {
             Ok((hash, n)) => {
+                self.hashed += 1;
+                if let Some(c) = &mut self.cache {
+                    let mtime = opened_meta.mtime() as i128 * 1_000_000_000
+                        + opened_meta.mtime_nsec() as i128;
+                    let entry = Cached {
+                        key: stat_key(&opened_meta),
+                        hash,
+                        trusted: mtime < c.scan_start - RACY,
+                        generation: c.generation,
+                    };
+                    c.files.insert(path.to_path_buf(), entry);
+                }
                 walk.bytes += n;
                 walk.out.push(Entry { path: rel, hash });
                 Ok(())
@@ -387,6 +477,61 @@ mod tests {
         symlink("..b", t.0.join("..data_tmp")).unwrap();
         fs::rename(t.0.join("..data_tmp"), t.0.join("..data")).unwrap();
         assert_ne!(generation(&links), a);
+    }
+
+    /// Sets a file's mtime (and so its ctime to now).
+    fn set_mtime(path: &Path, secs: i64) {
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let times = [libc::timespec {
+            tv_sec: secs,
+            tv_nsec: 0,
+        }; 2];
+        assert_eq!(
+            unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
+            0
+        );
+    }
+
+    #[test]
+    fn the_stat_cache_reuses_hashes_only_while_metadata_holds() {
+        let t = Tmp::new("statcache");
+        t.write("old.yml", "aaaa");
+        t.write("new.yml", "bbbb");
+        let old = t.0.join("old.yml");
+        set_mtime(&old, 1_000_000_000); // 2001: long settled
+        let mut cached = Scanner::with_stat_cache();
+        let first = cached.scan(&t.0).unwrap();
+        // Same size, same mtime; only the ctime moves, so the cache must not trust it.
+        fs::write(&old, "AAAA").unwrap();
+        set_mtime(&old, 1_000_000_000);
+        let second = cached.scan(&t.0).unwrap();
+        assert_ne!(
+            first.digest, second.digest,
+            "a ctime change means hash again"
+        );
+        assert_eq!(second.digest, Scanner::default().scan(&t.0).unwrap().digest);
+        // Unchanged metadata: the hash comes from the cache, even if bytes differ under it
+        // (which only a write that restores every time stamp, ctime included, could do).
+        let key = |p: &Path| stat_key(&fs::metadata(p).unwrap());
+        let (before, hashed) = (key(&old), cached.hashed);
+        let third = cached.scan(&t.0).unwrap();
+        assert_eq!(key(&old), before);
+        assert_eq!(third.digest, second.digest);
+        assert_eq!(
+            cached.hashed,
+            hashed + 1,
+            "only the racy new.yml was read again"
+        );
+        let c = cached.cache.as_ref().unwrap();
+        assert!(c.files[&old].trusted, "an old mtime is trusted");
+        assert!(
+            !c.files[&t.0.join("new.yml")].trusted,
+            "just written: racy, hashed every time"
+        );
+        // A removed file leaves the cache.
+        fs::remove_file(&old).unwrap();
+        cached.scan(&t.0).unwrap();
+        assert!(!cached.cache.as_ref().unwrap().files.contains_key(&old));
     }
 
     #[test]
