@@ -328,3 +328,31 @@ fn a_kubelet_swap_is_seen_between_full_scans() {
     p.wait_for_n("msg=scanned", 3);
     assert_eq!(r.count(), 1);
 }
+
+#[test]
+fn with_the_stat_cache_edits_and_kubelet_swaps_are_still_changes() {
+    let t = Tmp::new();
+    t.write("plain/a.yml", "1");
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("b.yml", "1")]));
+    let r = Receiver::start(vec![]);
+    let p = Proc::start(&[
+        "-p",
+        t.path("plain").to_str().unwrap(),
+        "-p",
+        t.path("vol").to_str().unwrap(),
+        "-u",
+        &r.url("/"),
+        "-i",
+        "20ms",
+        "--stat-cache",
+    ]);
+    p.wait_for("hashreload started");
+    // An in-place edit of the same size, right away: racy, so it is read again.
+    t.write("plain/a.yml", "2");
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    v.write(&payload(&[("b.yml", "2")]));
+    assert!(wait_until(10, || r.count() == 2), "{}", p.log());
+    t.write("plain/a.yml", "3");
+    assert!(wait_until(10, || r.count() == 3), "{}", p.log());
+}
