@@ -52,6 +52,16 @@ pub struct Settings {
     pub reload_on_start: bool,
 }
 
+impl Settings {
+    /// The wait before the next attempt after a failure: `backoff` less up to 10 % jitter. Then
+    /// `backoff` doubles, up to `--max-backoff`.
+    fn retry_wait(&self, backoff: &mut Duration, rng: &mut u64) -> Duration {
+        let wait = jitter(rng, *backoff);
+        *backoff = (*backoff * 2).min(self.max_backoff);
+        wait
+    }
+}
+
 struct TargetState<T> {
     target: T,
     acked: Option<Hash>,
@@ -480,9 +490,8 @@ where
                 }
                 Err(error) => {
                     t.failures += 1;
-                    let wait = jitter(&mut self.rng, t.backoff);
+                    let wait = self.settings.retry_wait(&mut t.backoff, &mut self.rng);
                     t.next_attempt = end + wait;
-                    t.backoff = (t.backoff * 2).min(self.settings.max_backoff);
                     log::warn(
                         "reload failed, will retry",
                         &[
@@ -533,7 +542,7 @@ pub fn deliver_once<C: Clock, T: Deliver>(
                     break;
                 }
                 Err(error) if attempt < attempts => {
-                    let wait = jitter(&mut rng, backoff);
+                    let wait = settings.retry_wait(&mut backoff, &mut rng);
                     log::warn(
                         "reload failed, will retry",
                         &[
@@ -544,7 +553,6 @@ pub fn deliver_once<C: Clock, T: Deliver>(
                         ],
                     );
                     clock.sleep(wait);
-                    backoff = (backoff * 2).min(settings.max_backoff);
                 }
                 Err(error) => {
                     log::error(
