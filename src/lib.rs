@@ -154,12 +154,7 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
         true => volume::Scanner::with_stat_cache(),
         false => volume::Scanner::default(),
     };
-    let scan = move || {
-        roots
-            .iter()
-            .map(|r| scanner.scan(r).map_err(|e| e.to_string()))
-            .collect()
-    };
+    let scan = move || scanner.scan_all(&roots);
     let mut poller = poll::Poller::new(poll::SystemClock, scan, labels, targets, settings);
     if let Some(shared) = shared {
         poller = poller.with_shared(shared);

@@ -15,11 +15,7 @@ pub const EXIT_MISMATCH: i32 = 3;
 
 /// Scans every root once (a snapshot that keeps changing is a runtime failure).
 fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
-    let mut scanner = volume::Scanner::default();
-    paths
-        .iter()
-        .map(|p| scanner.scan(p).map_err(|e| e.to_string()))
-        .collect()
+    volume::Scanner::default().scan_all(paths)
 }
 
 fn labels(paths: &[PathBuf]) -> Vec<&[u8]> {

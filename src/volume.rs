@@ -122,6 +122,14 @@ impl Scanner {
         }
     }
 
+    /// Scans every root, in order; a snapshot that kept changing fails the whole scan.
+    pub fn scan_all(&mut self, roots: &[PathBuf]) -> Result<Vec<Manifest>, String> {
+        roots
+            .iter()
+            .map(|r| self.scan(r).map_err(|e| e.to_string()))
+            .collect()
+    }
+
     /// Scans one root. A missing root has empty content.
     pub fn scan(&mut self, root: &Path) -> Result<Manifest, Unstable> {
         self.seen.clear();
@@ -360,19 +368,22 @@ impl Scanner {
     }
 
     fn warn_once(&mut self, path: &Path, what: &'static str, e: &dyn std::fmt::Display) {
-        let key = (path.to_path_buf(), what);
-        self.seen.insert(key.clone());
-        if self.warned.insert(key) {
+        if self.first_time(path, what) {
             log::warn(what, &[("path", &path.display()), ("error", e)]);
         }
     }
 
     fn note_once(&mut self, path: &Path, what: &'static str) {
-        let key = (path.to_path_buf(), what);
-        self.seen.insert(key.clone());
-        if self.warned.insert(key) {
+        if self.first_time(path, what) {
             log::debug(what, &[("path", &path.display())]);
         }
+    }
+
+    /// Marks `what` about `path` as seen in this scan; true unless it was already reported.
+    fn first_time(&mut self, path: &Path, what: &'static str) -> bool {
+        let key = (path.to_path_buf(), what);
+        self.seen.insert(key.clone());
+        self.warned.insert(key)
     }
 }
 
