@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod curl;
 pub mod digest;
+pub mod hint;
 pub mod log;
 pub mod metrics;
 pub mod poll;
@@ -162,11 +163,22 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     if let Some(path) = config.state_file {
         poller = poller.with_state_file(path);
     }
-    // Kubernetes volumes change `..data` exactly when their content changes: checking it every
-    // PROBE_INTERVAL brings detection under 100 ms; the full re-hash stays the safety net.
+    // Kubernetes volumes change `..data` exactly when their content changes: checking it when
+    // inotify hints at it, or else every PROBE_INTERVAL, brings detection under 100 ms; the full
+    // re-hash stays the safety net.
     if config.interval > PROBE_INTERVAL {
         let links: Vec<_> = config.paths.iter().map(|p| p.join("..data")).collect();
         poller = poller.with_probe(PROBE_INTERVAL, move || volume::generation(&links));
+        // inotify, where it works, wakes the probe instead of its timer: no wake-ups while idle.
+        if !config.no_inotify {
+            match hint::DataWatch::new(&config.paths) {
+                Ok(w) => poller = poller.with_hint(Box::new(w)),
+                Err(e) => log::info(
+                    "inotify is unavailable, ..data is checked on a timer",
+                    &[("error", &e)],
+                ),
+            }
+        }
     }
     poller.run()
 }

@@ -297,21 +297,45 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
 }
 
 #[test]
-fn a_kubelet_swap_is_seen_between_full_scans() {
+fn a_kubelet_swap_is_seen_between_full_scans_with_inotify() {
+    let (_t, _r, p) = swap_between_full_scans(&[]);
+    p.wait_for("inotify watches every root");
+    // Idle, the loop sleeps until the next hint or the scan an hour away.
+    let before = voluntary_switches(&p);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(voluntary_switches(&p) - before <= 2, "{}", p.log());
+}
+
+#[test]
+fn a_kubelet_swap_is_seen_between_full_scans_on_the_timer() {
+    let (_t, _r, p) = swap_between_full_scans(&["--no-inotify"]);
+    assert_eq!(p.count("inotify"), 0, "{}", p.log());
+    // Idle, the loop wakes every 50 ms to read where `..data` points.
+    let before = voluntary_switches(&p);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(voluntary_switches(&p) - before >= 5, "{}", p.log());
+}
+
+fn voluntary_switches(p: &Proc) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("voluntary_ctxt_switches:"))
+        .unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn swap_between_full_scans(flags: &[&str]) -> (Tmp, Receiver, Proc) {
     // With an hour between full scans, only the `..data` check can see this change.
     let t = Tmp::new();
     let mut v = Volume::new(t.path("vol"));
     v.write(&payload(&[("a.yml", "1")]));
     let r = Receiver::start(vec![]);
-    let p = Proc::start(&[
-        "-v",
-        "-p",
-        t.path("vol").to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "1h",
-    ]);
+    let vol = t.path("vol");
+    let url = r.url("/");
+    let mut args = vec!["-v", "-p", vol.to_str().unwrap(), "-u", &url, "-i", "1h"];
+    args.extend_from_slice(flags);
+    let p = Proc::start(&args);
     p.wait_for("hashreload started");
     let new = payload(&[("a.yml", "2")]);
     v.write(&new);
@@ -327,6 +351,7 @@ fn a_kubelet_swap_is_seen_between_full_scans() {
     p.wait_for_n("..data changed, scanning now", 2);
     p.wait_for_n("msg=scanned", 3);
     assert_eq!(r.count(), 1);
+    (t, r, p)
 }
 
 #[test]
