@@ -379,19 +379,6 @@ print("ok")
 }
 
 /// RSS and open descriptors of a process, from /proc.
-fn footprint(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
-    (rss, fds)
-}
-
 #[test]
 fn no_memory_or_descriptor_growth_over_ten_thousand_polls() {
     let t = Tmp::new();

@@ -599,3 +599,84 @@ pub fn start_prometheus(config: &Path, port: u16, data: &Path) -> Proc {
 pub fn prometheus_config(port: u16) -> String {
     json(&get(port, "/api/v1/status/config").1, "d['data']['yaml']")
 }
+
+/// The coreutils digest of each payload, as `coreutils_digest` computes it, with two runs of
+/// `sha256sum` for all of them: one over every file, then one over each payload's manifest
+/// (those lines sorted by path bytes). Paths must need no escaping.
+pub fn coreutils_digests(payloads: &[Payload]) -> Vec<String> {
+    let t = Tmp::new();
+    let mut files = Vec::new();
+    for (i, p) in payloads.iter().enumerate() {
+        for (k, v) in p {
+            assert!(!k.contains(['\\', '\n', '\r']), "{k:?}");
+            t.write(&format!("f/{i}/{k}"), v);
+            files.push(format!("f/{i}/{k}"));
+        }
+    }
+    let sums = |dir: &Path, list: String| {
+        let mut child = Command::new("xargs")
+            .args(["-r", "-d", "\n", "sha256sum", "--"])
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Written from another thread: the output fills its pipe before the list is in.
+        let writer = thread::spawn(move || stdin.write_all(list.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut manifests = vec![BTreeMap::new(); payloads.len()];
+    for line in sums(&t.0, files.join("\n")).lines() {
+        let (hash, path) = line.split_once("  ").unwrap();
+        let (i, key) = path[2..].split_once('/').unwrap();
+        manifests[i.parse::<usize>().unwrap()].insert(key.as_bytes().to_vec(), hash.to_string());
+    }
+    let mut names = Vec::new();
+    for (i, m) in manifests.iter().enumerate() {
+        let text: String = m
+            .iter()
+            .map(|(k, h)| format!("{h}  {}\n", String::from_utf8_lossy(k)))
+            .collect();
+        t.write(&format!("m/{i}"), text);
+        names.push(format!("m/{i}"));
+    }
+    sums(&t.0, names.join("\n"))
+        .lines()
+        .map(|l| l[..64].to_string())
+        .collect()
+}
+
+/// VmRSS in kB and the number of open descriptors of a process.
+pub fn footprint(pid: u32) -> (u64, usize) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    (rss, fds)
+}
+
+/// A small deterministic generator (xorshift64*), so a failing run can be replayed by its seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True `percent` times in 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
