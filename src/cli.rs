@@ -479,7 +479,10 @@ pub fn parse_with_env(
         },
     };
     let mut signals = Vec::new();
-    if let Some((_, name)) = o.last("process") {
+    if let Some((s, name)) = o.last("process") {
+        if name.is_empty() {
+            return usage(format!("{s}: the process name must not be empty"));
+        }
         signals.push(Select::Process(name.to_string_lossy().into_owned()));
     }
     if let Some((s, f)) = o.last("pid-file") {
@@ -815,6 +818,9 @@ fn check_path(flag: &str, p: &Path) -> Result<(), UsageError> {
 
 /// A file we will read or write later: its directory must exist now.
 fn check_parent(flag: &str, f: &Path) -> Result<(), UsageError> {
+    if f.as_os_str().is_empty() {
+        return usage(format!("{flag}: the file name must not be empty"));
+    }
     match f
         .parent()
         .filter(|d| !d.as_os_str().is_empty() && !d.is_dir())

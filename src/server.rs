@@ -15,6 +15,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const MAX_CONNS: usize = 8;
 const MAX_REQUEST: usize = 8192;
 const DEADLINE: Duration = Duration::from_secs(5);
+/// How long accepting pauses after accept failed (out of descriptors or memory).
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 const STACK: usize = 128 * 1024;
 
 /// What `/healthz` needs to know.
@@ -94,9 +96,13 @@ struct Conn {
 fn serve(listener: TcpListener, routes: &Routes) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNS + 1);
+    // Out of descriptors, accept fails and leaves the connection queued, so the listener stays
+    // readable: it is left alone for a while instead of spinning.
+    let mut resume = Instant::now();
     loop {
         fds.clear();
-        let accepting = conns.len() < MAX_CONNS;
+        let now = Instant::now();
+        let accepting = conns.len() < MAX_CONNS && now >= resume;
         fds.push(pollfd(
             listener.as_raw_fd(),
             if accepting { libc::POLLIN } else { 0 },
@@ -109,10 +115,11 @@ fn serve(listener: TcpListener, routes: &Routes) {
             };
             fds.push(pollfd(c.stream.as_raw_fd(), ev));
         }
-        let now = Instant::now();
         let timeout = conns
             .iter()
-            .map(|c| c.deadline.saturating_duration_since(now).as_millis() as i32 + 1)
+            .map(|c| c.deadline)
+            .chain((now < resume).then_some(resume))
+            .map(|t| t.saturating_duration_since(now).as_millis() as i32 + 1)
             .min()
             .unwrap_or(-1);
         // SAFETY: `fds` is a valid array of pollfd of the given length.
@@ -135,8 +142,13 @@ fn serve(listener: TcpListener, routes: &Routes) {
         }
         if fds[0].revents & libc::POLLIN != 0 {
             while conns.len() < MAX_CONNS {
-                let Ok((stream, _)) = listener.accept() else {
-                    break;
+                let stream = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                        resume = now + ACCEPT_PAUSE;
+                        break;
+                    }
+                    Err(_) => break,
                 };
                 if stream.set_nonblocking(true).is_ok() {
                     conns.push(Conn {

@@ -21,22 +21,45 @@ use std::path::{Path, PathBuf};
 /// next tick.
 const SNAPSHOT_TRIES: usize = 5;
 
-/// A snapshot kept changing under the scan.
+/// Why a scan concluded nothing: the loop keeps its last state and scans again later.
 #[derive(Debug)]
-pub struct Unstable(pub PathBuf);
+pub enum ScanError {
+    /// A snapshot kept changing under the scan.
+    Unstable(PathBuf),
+    /// Out of file descriptors or memory: an unreadable marker would be a false change.
+    Starved(PathBuf, io::Error),
+}
 
-impl std::fmt::Display for Unstable {
+impl std::fmt::Display for ScanError {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: ..data changed during {SNAPSHOT_TRIES} scans in a row",
-            self.0.display()
-        )
+        match self {
+            ScanError::Unstable(root) => write!(
+                f,
+                "{}: ..data changed during {SNAPSHOT_TRIES} scans in a row",
+                root.display()
+            ),
+            ScanError::Starved(path, e) => write!(f, "{}: {e}", path.display()),
+        }
     }
 }
 
-/// The kubelet removed what we were reading: start the snapshot again.
-struct Torn;
+/// Why a walk stopped early.
+enum Stop {
+    /// The kubelet removed what we were reading: start the snapshot again.
+    Torn,
+    /// See `ScanError::Starved`.
+    Starved(PathBuf, io::Error),
+}
+
+use Stop::Torn;
+
+/// Errors that say nothing about the file: the process ran out of something.
+fn is_starved(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+    )
+}
 
 /// Walks roots with one reused buffer and remembers what it warned about, so a problem is logged
 /// once until it changes.
@@ -131,7 +154,7 @@ impl Scanner {
     }
 
     /// Scans one root. A missing root has empty content.
-    pub fn scan(&mut self, root: &Path) -> Result<Manifest, Unstable> {
+    pub fn scan(&mut self, root: &Path) -> Result<Manifest, ScanError> {
         self.seen.clear();
         if let Some(c) = &mut self.cache {
             c.generation += 1;
@@ -154,10 +177,11 @@ impl Scanner {
         result
     }
 
-    fn scan_root(&mut self, root: &Path) -> Result<Manifest, Unstable> {
+    fn scan_root(&mut self, root: &Path) -> Result<Manifest, ScanError> {
         let meta = match fs::metadata(root) {
             Ok(m) => m,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Manifest::new(Vec::new())),
+            Err(e) if is_starved(&e) => return Err(ScanError::Starved(root.to_path_buf(), e)),
             Err(e) => {
                 self.warn_once(root, "unreadable", &e);
                 return Ok(Manifest::new(vec![Entry {
@@ -173,35 +197,39 @@ impl Scanner {
                 .as_bytes()
                 .to_vec();
             let mut walk = Walk::new(false, Vec::new());
-            let _ = self.file(&mut walk, root, name, &meta);
+            if let Err(Stop::Starved(path, e)) = self.file(&mut walk, root, name, &meta) {
+                return Err(ScanError::Starved(path, e));
+            }
             return Ok(walk.finish());
         }
         let data = root.join("..data");
         let is_link = fs::symlink_metadata(&data).is_ok_and(|m| m.file_type().is_symlink());
         if !is_link {
-            return Ok(self
-                .walk_root(root, root, false)
-                .unwrap_or_else(|Torn| Manifest::new(Vec::new())));
+            return match self.walk_root(root, root, false) {
+                Ok(m) => Ok(m),
+                Err(Torn) => Ok(Manifest::new(Vec::new())),
+                Err(Stop::Starved(path, e)) => Err(ScanError::Starved(path, e)),
+            };
         }
         for _ in 0..SNAPSHOT_TRIES {
             let Ok(before) = fs::read_link(&data) else {
                 // `..data` went away: the layout changed, look again next tick.
                 break;
             };
-            if let Ok(m) = self.walk_root(root, &root.join(&before), true) {
-                if fs::read_link(&data).is_ok_and(|after| after == before) {
-                    return Ok(m);
-                }
+            match self.walk_root(root, &root.join(&before), true) {
+                Ok(m) if fs::read_link(&data).is_ok_and(|after| after == before) => return Ok(m),
+                Err(Stop::Starved(path, e)) => return Err(ScanError::Starved(path, e)),
+                _ => {}
             }
             log::debug(
                 "snapshot changed during scan, reading again",
                 &[("root", &root.display())],
             );
         }
-        Err(Unstable(root.to_path_buf()))
+        Err(ScanError::Unstable(root.to_path_buf()))
     }
 
-    fn walk_root(&mut self, root: &Path, dir: &Path, snapshot: bool) -> Result<Manifest, Torn> {
+    fn walk_root(&mut self, root: &Path, dir: &Path, snapshot: bool) -> Result<Manifest, Stop> {
         let mut ancestors = Vec::new();
         if let Ok(canonical) = fs::canonicalize(root) {
             for a in canonical.ancestors().skip(1) {
@@ -216,7 +244,7 @@ impl Scanner {
     }
 
     /// Reads one directory; `rel` is its path relative to the root (empty for the root).
-    fn dir(&mut self, walk: &mut Walk, dir: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+    fn dir(&mut self, walk: &mut Walk, dir: &Path, rel: Vec<u8>) -> Result<(), Stop> {
         let meta = match fs::metadata(dir) {
             Ok(m) => m,
             Err(e) => return self.unreadable(walk, dir, rel, &e),
@@ -262,7 +290,7 @@ impl Scanner {
         result
     }
 
-    fn child(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>) -> Result<(), Torn> {
+    fn child(&mut self, walk: &mut Walk, path: &Path, rel: Vec<u8>) -> Result<(), Stop> {
         // Follows symlinks: a link to a file or directory counts as what it points to.
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => self.dir(walk, path, rel),
@@ -295,7 +323,7 @@ impl Scanner {
         path: &Path,
         rel: Vec<u8>,
         meta: &fs::Metadata,
-    ) -> Result<(), Torn> {
+    ) -> Result<(), Stop> {
         if let Some(c) = &mut self.cache {
             if let Some(e) = c.files.get_mut(path) {
                 if e.trusted && e.key == stat_key(meta) {
@@ -353,10 +381,14 @@ impl Scanner {
         path: &Path,
         rel: Vec<u8>,
         e: &io::Error,
-    ) -> Result<(), Torn> {
+    ) -> Result<(), Stop> {
         if is_gone(e) {
             // Deleted while we read: part of a torn snapshot, or simply gone from a plain tree.
             return if walk.snapshot { Err(Torn) } else { Ok(()) };
+        }
+        if is_starved(e) {
+            let errno = e.raw_os_error().unwrap_or(libc::EMFILE);
+            return Err(Stop::Starved(path.to_path_buf(), io::Error::from_raw_os_error(errno)));
         }
         self.warn_once(path, "cannot read, listed as unreadable", e);
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
