@@ -114,6 +114,8 @@ pub struct Poller<C, S, T> {
     state_file: Option<PathBuf>,
     probe: Option<Probe>,
     hint: Option<Box<dyn Hint>>,
+    /// The last scan's error, logged once until the error changes or a scan succeeds.
+    scan_error: Option<String>,
     /// The hint is armed on every root: the probe then runs only when hinted and at scans.
     armed: bool,
 }
@@ -169,6 +171,7 @@ where
             state_file: None,
             probe: None,
             hint: None,
+            scan_error: None,
             armed: false,
         }
     }
@@ -367,10 +370,18 @@ where
             Ok(m) => m,
             Err(e) => {
                 self.stats.poll_errors += 1;
-                log::warn("scan failed, keeping the last state", &[("error", &e)]);
+                // Once per distinct error: a fault that lasts (descriptors held by someone else)
+                // must not flood the log every interval.
+                if self.scan_error.as_ref() != Some(&e) {
+                    log::warn("scan failed, keeping the last state", &[("error", &e)]);
+                    self.scan_error = Some(e);
+                }
                 return;
             }
         };
+        if let Some(e) = self.scan_error.take() {
+            log::info("scanning works again", &[("after", &e)]);
+        }
         self.stats.watched_files = manifests.iter().map(|m| m.entries.len() as u64).sum();
         self.stats.watched_bytes = manifests.iter().map(|m| m.bytes).sum();
         let roots: Vec<(&[u8], &Manifest)> = self

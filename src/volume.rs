@@ -388,7 +388,10 @@ impl Scanner {
         }
         if is_starved(e) {
             let errno = e.raw_os_error().unwrap_or(libc::EMFILE);
-            return Err(Stop::Starved(path.to_path_buf(), io::Error::from_raw_os_error(errno)));
+            return Err(Stop::Starved(
+                path.to_path_buf(),
+                io::Error::from_raw_os_error(errno),
+            ));
         }
         self.warn_once(path, "cannot read, listed as unreadable", e);
         let rel = if rel.is_empty() { b".".to_vec() } else { rel };
