@@ -287,3 +287,106 @@ fn as_pid_1_it_exits_on_sigterm_and_reaps_orphans() {
     assert_eq!(status.code(), Some(0), "{}", p.log());
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+/// Every process whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(marker) && !cmdline.contains("cargo") {
+                out.push(format!("{}: {cmdline}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+/// Runs hashreload as PID 1 of a new PID namespace, waits until `busy` holds of it, sends
+/// SIGTERM, and returns how long the exit took.
+fn pid_1_sigterm_while(args: &[&str], busy: impl Fn(i32) -> bool) -> Duration {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--pid", "--fork", BIN]).args(args);
+    let mut p = Proc::spawn(&mut cmd);
+    p.wait_for("hashreload started");
+    let inner = inner_pid(p.child.id()).expect("unshare has a child");
+    assert!(wait_until(10, || busy(inner)), "never busy\n{}", p.log());
+    let start = std::time::Instant::now();
+    unsafe { libc::kill(inner, libc::SIGTERM) };
+    let status = p.wait_exit(10).expect("PID 1 did not exit on SIGTERM");
+    let took = start.elapsed();
+    assert_eq!(status.code(), Some(0), "{}", p.log());
+    assert!(p.log().contains("shutting down"), "{}", p.log());
+    took
+}
+
+#[test]
+fn as_pid_1_sigterm_ends_hashing_a_hanging_request_and_a_command_at_once() {
+    let t = Tmp::new();
+    let d = t.path("d");
+    std::fs::create_dir(&d).unwrap();
+    // Sparse: 1 GB to hash, no disk used.
+    std::fs::File::create(d.join("big.bin"))
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let hashing = pid_1_sigterm_while(
+        &["-p", d.to_str().unwrap(), "-i", "10ms", "--", "true"],
+        |pid| {
+            // The big file is open: a scan is hashing it.
+            std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .map(|fds| {
+                    fds.flatten()
+                        .any(|f| std::fs::read_link(f.path()).is_ok_and(|l| l.ends_with("big.bin")))
+                })
+                .unwrap_or(false)
+        },
+    );
+    std::fs::remove_file(d.join("big.bin")).unwrap();
+
+    t.write("d/a.yml", "1");
+    let r = Receiver::start(vec![Reply::Hang(Duration::from_secs(60))]);
+    let url = r.url("/");
+    let d_str = d.to_str().unwrap();
+    let args = [
+        "-p",
+        d_str,
+        "-u",
+        &url,
+        "-i",
+        "20ms",
+        "--timeout",
+        "60s",
+        "--reload-on-start",
+    ];
+    let hanging = pid_1_sigterm_while(&args, |_| r.count() == 1);
+
+    // Sleeps of a length no other test uses, so they can be found afterwards.
+    let marker = format!("sleep {}", 600_000 + std::process::id());
+    let script = format!("touch {}/running; {marker} & {marker}", t.str());
+    let running = t.path("running");
+    let args = [
+        "-p",
+        d_str,
+        "-i",
+        "20ms",
+        "--timeout",
+        "60s",
+        "--reload-on-start",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let command = pid_1_sigterm_while(&args, |_| running.exists());
+    // The COMMAND, its background child and everything in the namespace are gone: no orphan.
+    assert!(
+        wait_until(5, || processes_with(&marker).is_empty()),
+        "left behind: {:?}",
+        processes_with(&marker)
+    );
+    eprintln!("SIGTERM to exit as PID 1: hashing 1 GB {hashing:?}, hanging request {hanging:?}, running COMMAND {command:?}");
+    for took in [hashing, hanging, command] {
+        assert!(took < Duration::from_secs(2), "{took:?}");
+    }
+}
