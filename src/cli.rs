@@ -318,7 +318,26 @@ impl fmt::Display for UsageError {
 }
 
 fn usage<T>(msg: impl Into<String>) -> Result<T, UsageError> {
-    Err(UsageError(msg.into()))
+    Err(UsageError::new(msg))
+}
+
+impl UsageError {
+    /// Control characters from the command line (a newline inside a value) are shown escaped,
+    /// so the error stays one line.
+    pub fn new(msg: impl Into<String>) -> UsageError {
+        let msg = msg.into();
+        if !msg.contains(char::is_control) {
+            return UsageError(msg);
+        }
+        UsageError(
+            msg.chars()
+                .map(|c| match c.is_control() {
+                    true => c.escape_default().to_string(),
+                    false => c.to_string(),
+                })
+                .collect(),
+        )
+    }
 }
 
 /// One flag as given: the flag it sets (ours, for an alias), how it was spelled (for messages),
@@ -447,7 +466,9 @@ pub fn parse_with_env(
     let urls = o
         .values("url")
         .into_iter()
-        .map(|(s, u)| HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError(format!("{s}: {e}"))))
+        .map(|(s, u)| {
+            HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError::new(format!("{s}: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let timeout = duration(o.last("timeout"), Duration::from_secs(10), false)?;
     let (command, curl) = match command.split_first() {
@@ -456,7 +477,7 @@ pub fn parse_with_env(
             Some(path) => (Some((path, rest.to_vec())), None),
             None if Path::new(program).file_name() == Some(OsStr::new("curl")) => {
                 let curl = crate::curl::parse(rest, timeout)
-                    .map_err(|e| UsageError(format!("COMMAND curl: {e}")))?;
+                    .map_err(|e| UsageError::new(format!("COMMAND curl: {e}")))?;
                 notes.push((
                     Level::Info,
                     "curl is not installed: hashreload makes the COMMAND's request itself".into(),
@@ -849,7 +870,7 @@ fn is_token(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn parse_statuses(flag: &str, s: &str) -> Result<Vec<u16>, UsageError> {
+pub fn parse_statuses(flag: &str, s: &str) -> Result<Vec<u16>, UsageError> {
     s.split(',')
         .map(|c| match c.trim().parse::<u16>() {
             Ok(n) if (100..=599).contains(&n) => Ok(n),
@@ -896,36 +917,57 @@ fn parse_listen(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
-/// `0`, or a sequence of numbers with units: `250ms`, `2s`, `1m30s`, `1.5h`.
+/// `0`, or a sequence of numbers with units: `250ms`, `2s`, `1m30s`, `1.5h`. Exact to the
+/// nanosecond (integer arithmetic); at most a billion seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     if s == "0" {
         return Some(Duration::ZERO);
     }
-    let mut rest = s;
-    let mut total = 0f64;
-    if rest.is_empty() {
+    if s.is_empty() {
         return None;
     }
+    let mut rest = s;
+    let mut nanos: u128 = 0;
     while !rest.is_empty() {
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let num: f64 = rest[..num_len].parse().ok()?;
+        let (int, frac) = rest[..num_len]
+            .split_once('.')
+            .unwrap_or((&rest[..num_len], ""));
+        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+            return None;
+        }
         rest = &rest[num_len..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit: u128 = match &rest[..unit_len] {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
         rest = &rest[unit_len..];
-        total += num * scale;
+        let whole: u128 = match int {
+            "" => 0,
+            _ => int.parse().ok()?,
+        };
+        // Digits past the 20th are below a nanosecond even in hours.
+        let frac = &frac[..frac.len().min(20)];
+        let part = match frac {
+            "" => 0,
+            _ => frac.parse::<u128>().ok()? * unit / 10u128.pow(frac.len() as u32),
+        };
+        nanos = nanos.checked_add(whole.checked_mul(unit)?.checked_add(part)?)?;
     }
-    (total < 1e9).then(|| Duration::from_secs_f64(total))
+    (nanos < 1_000_000_000 * 1_000_000_000).then(|| {
+        Duration::new(
+            (nanos / 1_000_000_000) as u64,
+            (nanos % 1_000_000_000) as u32,
+        )
+    })
 }
 
 /// The inverse of `parse_duration`, for logs: `250ms`, `2s`, `1m30s`, `1.5s`.
@@ -935,8 +977,9 @@ pub fn format_duration(d: Duration) -> String {
         return format!("{ms}ms");
     }
     if ms % 1000 != 0 {
-        let secs = format!("{:.3}", d.as_secs_f64());
-        return format!("{}s", secs.trim_end_matches('0'));
+        // Whole milliseconds, as parsed: 1.5s, 99.999s (never rounded up to "100.s").
+        let frac = format!("{:03}", ms % 1000);
+        return format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'));
     }
     let s = d.as_secs();
     let mut out = String::new();
@@ -1056,6 +1099,10 @@ mod tests {
         assert_eq!(format_duration(ms(1500)), "1.5s");
         assert_eq!(format_duration(ms(90_000)), "1m30s");
         assert_eq!(format_duration(ms(300_000)), "5m");
+        // Found by fuzzing: 99.99972s printed as "100.s".
+        let d = parse_duration("99999.72ms").unwrap();
+        assert_eq!(format_duration(d), "99.999s");
+        assert_eq!(parse_duration("99.999s"), Some(ms(99_999)));
     }
 
     #[test]
@@ -1178,6 +1225,12 @@ mod tests {
         assert!(error(&["-p", "/", "-u", "https://h/"]).starts_with("--url"));
         assert!(error(&["-p", "/", "no-such-program-xyz"]).contains("no-such-program-xyz"));
         assert_eq!(with(&["--bogus"]), "unknown flag '--bogus'");
+        // Found by fuzzing: a newline in a value made the error two lines.
+        assert_eq!(with(&["--bo\ngus"]), "unknown flag '--bo\\ngus'");
+        assert_eq!(
+            with(&["--status", "5\0\n"]),
+            "--status '5\\u{0}\\n': expected HTTP status codes (100-599) separated by commas, such as 200,204"
+        );
         assert_eq!(with(&["-Z"]), "unknown flag '-Z'");
         assert!(with(&["--interval"]).starts_with("--interval: expects a value"));
         assert!(with(&["--interval", "1x"]).starts_with("--interval 1x"));
