@@ -662,6 +662,18 @@ pub fn footprint(pid: u32) -> (u64, usize) {
     (rss, fds)
 }
 
+/// The footprint between scans: a scan holds a directory or file open for a moment, so the
+/// fewest descriptors over a few samples (and the RSS seen then).
+pub fn steady_footprint(pid: u32) -> (u64, usize) {
+    (0..20)
+        .map(|_| {
+            thread::sleep(Duration::from_millis(2));
+            footprint(pid)
+        })
+        .min_by_key(|&(_, fds)| fds)
+        .unwrap()
+}
+
 /// A small deterministic generator (xorshift64*), so a failing run can be replayed by its seed.
 pub struct Rng(pub u64);
 
