@@ -116,8 +116,9 @@ pub struct Poller<C, S, T> {
     hint: Option<Box<dyn Hint>>,
     /// The last scan's error, logged once until the error changes or a scan succeeds.
     scan_error: Option<String>,
-    /// The hint is armed on every root: the probe then runs only when hinted and at scans.
-    armed: bool,
+    /// Whether the hint is armed on every root (then the probe runs only when hinted and at
+    /// scans); None until it was first armed.
+    armed: Option<bool>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -172,7 +173,7 @@ where
             probe: None,
             hint: None,
             scan_error: None,
-            armed: false,
+            armed: None,
         }
     }
 
@@ -197,7 +198,7 @@ where
     fn arm(&mut self) {
         let Some(h) = &mut self.hint else { return };
         let armed = h.arm();
-        if armed != self.armed {
+        if Some(armed) != self.armed {
             match armed {
                 true => log::debug(
                     "inotify watches every root, ..data is checked when hinted",
@@ -212,7 +213,11 @@ where
                 ),
             }
         }
-        self.armed = armed;
+        self.armed = Some(armed);
+    }
+
+    fn is_armed(&self) -> bool {
+        self.armed == Some(true)
     }
 
     /// The hint woke the loop: the probe runs at the next tick.
@@ -300,7 +305,7 @@ where
             .probe
             .as_ref()
             .is_some_and(|p| now >= p.next && now < self.next_scan)
-            && !self.armed
+            && !self.is_armed()
         {
             // On the timer: a root that can be watched again switches back to hints.
             self.arm();
@@ -326,7 +331,7 @@ where
         let next = self
             .probe
             .as_ref()
-            .filter(|_| !self.armed)
+            .filter(|_| !self.is_armed())
             .map_or(self.next_scan, |p| p.next.min(self.next_scan));
         self.targets
             .iter()

@@ -162,7 +162,8 @@ impl Scanner {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i128);
         }
-        let result = self.scan_root(root);
+        // A scan that concluded nothing says nothing about what went away.
+        let manifest = self.scan_root(root)?;
         if let Some(c) = &mut self.cache {
             // Files of this root that are gone (or were in a snapshot that was replaced).
             let generation = c.generation;
@@ -174,7 +175,7 @@ impl Scanner {
         self.warned
             .retain(|w| seen.contains(w) || !w.0.starts_with(root));
         self.seen = seen;
-        result
+        Ok(manifest)
     }
 
     fn scan_root(&mut self, root: &Path) -> Result<Manifest, ScanError> {

@@ -20,14 +20,37 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// The daemon, verbose, watching `root` for `r` every `interval`, plus `extra` flags.
+fn watch(root: &std::path::Path, r: &Receiver, interval: &str, extra: &[&str]) -> Proc {
+    let url = r.url("/");
+    let mut args = vec![
+        "-v",
+        "-p",
+        root.to_str().unwrap(),
+        "-u",
+        &url,
+        "-i",
+        interval,
+    ];
+    args.extend_from_slice(extra);
+    Proc::start(&args)
+}
+
 fn digest_of(dir: &str) -> String {
     let (code, out) = run_stdout(&["digest", "--sum", dir]);
     assert_eq!(code, 0, "{out}");
     out.split_whitespace().next().unwrap().to_string()
 }
 
+/// Runs a one-shot `hashreload ARGS` (bounded by coreutils' `timeout`); returns the exit code and
+/// stdout followed by stderr.
 fn run_stdout(args: &[&str]) -> (i32, String) {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(BIN)
+        .args(args)
+        .output()
+        .unwrap();
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
@@ -71,14 +94,7 @@ fn a_directory_replaced_by_a_file_and_back() {
     let t = Tmp::new();
     t.write("d/conf/a.yml", "a");
     let r = Receiver::start(vec![]);
-    let p = Proc::start(&[
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "20ms",
-    ]);
+    let p = watch(&t.path("d"), &r, "20ms", &[]);
     p.wait_for("hashreload started");
     fs::remove_dir_all(t.path("d/conf")).unwrap();
     t.write("d/conf", "now a file");
@@ -104,15 +120,7 @@ fn a_kubelet_root_deleted_and_recreated_between_full_scans() {
     let mut v = Volume::new(t.path("vol"));
     v.write(&payload(&[("a.yml", "1")]));
     let r = Receiver::start(vec![]);
-    let p = Proc::start(&[
-        "-v",
-        "-p",
-        t.path("vol").to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "1h",
-    ]);
+    let p = watch(&t.path("vol"), &r, "1h", &[]);
     p.wait_for("inotify watches every root");
     fs::remove_dir_all(t.path("vol")).unwrap();
     assert!(wait_until(10, || r.count() == 1), "{}", p.log());
@@ -141,15 +149,7 @@ fn files_truncated_and_grown_while_hashed() {
     let b = fs::File::create(t.path("d/b.bin")).unwrap();
     b.set_len(1 << 20).unwrap();
     let r = Receiver::start(vec![]);
-    let p = Proc::start(&[
-        "-v",
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "10ms",
-    ]);
+    let p = watch(&t.path("d"), &r, "10ms", &[]);
     p.wait_for("hashreload started");
     let scans = p.count("msg=scanned");
     for i in 0..20u64 {
@@ -192,7 +192,7 @@ fn a_hundred_thousand_small_files() {
     let d = t.path("d");
     assert_eq!(digest_of(d.to_str().unwrap()), coreutils_digest_of_dir(&d));
     let r = Receiver::start(vec![]);
-    let p = Proc::start(&["-p", d.to_str().unwrap(), "-u", &r.url("/"), "-i", "100ms"]);
+    let p = watch(&d, &r, "100ms", &[]);
     p.wait_for("files=100000");
     t.write("d/7/f7777", "changed");
     assert!(wait_until(30, || r.count() == 1), "{}", p.log());

@@ -280,7 +280,11 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
     let endpoint = Flaky::start(seed);
     let url = format!("http://127.0.0.1:{}/-/reload", endpoint.port);
     let vol = t.path("vol");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
     let mut p = Proc::start(&[
+        "--listen-address",
+        &listen,
         "-p",
         vol.to_str().unwrap(),
         "-u",
@@ -299,6 +303,8 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
     let (rss_start, fds_start) = steady_footprint(pid);
     let mut rss_max = rss_start;
     let (mut identical, mut swaps) = (0, 0);
+    let polls = || sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0);
+    let mut last_polls = polls();
     let started = Instant::now();
 
     for n in 1..=updates {
@@ -350,6 +356,10 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
                 "seed {seed}: exited\n{}",
                 p.log()
             );
+            // Never stalled: it kept scanning since the last look.
+            let now = polls();
+            assert!(now > last_polls, "seed {seed}: no scan for 100 updates");
+            last_polls = now;
             rss_max = rss_max.max(footprint(pid).0);
         }
     }
@@ -389,6 +399,7 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
         "seed {seed}: exited\n{}",
         p.log()
     );
+    assert_eq!(get(port, "/healthz").0, 200, "seed {seed}\n{}", p.log());
 
     // Every digest sent was a snapshot really written: nothing torn, nothing mixed.
     let real: HashSet<&String> = digests.iter().collect();
