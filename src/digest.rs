@@ -174,6 +174,13 @@ impl Default for Hasher {
 impl Hasher {
     /// The hash of everything `r` yields, and how many bytes that was.
     pub fn hash(&mut self, r: &mut impl Read) -> io::Result<(Hash, u64)> {
+        self.hash_sized(r, None)
+    }
+
+    /// As `hash`, for a regular file whose size was `len`: a short read that brings the total to
+    /// `len` is its end (a regular file reads short only at its end), which saves the read that
+    /// would return 0. A file that grew meanwhile is read on to its end.
+    pub fn hash_sized(&mut self, r: &mut impl Read, len: Option<u64>) -> io::Result<(Hash, u64)> {
         let mut sha = Sha256::new();
         let mut total = 0;
         loop {
@@ -182,6 +189,9 @@ impl Hasher {
                 Ok(n) => {
                     sha.update(&self.buf[..n]);
                     total += n as u64;
+                    if n < self.buf.len() && Some(total) == len {
+                        return Ok((sha.finalize().into(), total));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -196,6 +206,47 @@ mod tests {
 
     fn h(data: &[u8]) -> Hash {
         Hasher::default().hash(&mut &data[..]).unwrap().0
+    }
+
+    /// Yields `data` in reads of at most `chunk` bytes, counting the reads.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        reads: usize,
+    }
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.reads += 1;
+            let n = self.data.len().min(self.chunk).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_short_read_completing_the_size_ends_the_file() {
+        let data = vec![7u8; BUF_SIZE + 100];
+        let read = |len, chunk| {
+            let mut r = Chunked {
+                data: &data,
+                chunk,
+                reads: 0,
+            };
+            let (hash, n) = Hasher::default().hash_sized(&mut r, len).unwrap();
+            (hash, n, r.reads)
+        };
+        let full = (h(&data), data.len() as u64);
+        // Full buffer, then 100 bytes that complete the size: no read for the end.
+        assert_eq!(
+            read(Some(data.len() as u64), usize::MAX),
+            (full.0, full.1, 2)
+        );
+        // Without a size, or a file that grew past it: read to the end.
+        assert_eq!(read(None, usize::MAX), (full.0, full.1, 3));
+        assert_eq!(read(Some(50), usize::MAX), (full.0, full.1, 3));
+        // Short reads that do not complete the size go on, until one does (66 reads of 1000).
+        assert_eq!(read(Some(data.len() as u64), 1000), (full.0, full.1, 66));
     }
 
     fn entry(path: &[u8], data: &[u8]) -> Entry {

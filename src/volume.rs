@@ -198,7 +198,7 @@ impl Scanner {
                 .as_bytes()
                 .to_vec();
             let mut walk = Walk::new(false, Vec::new());
-            if let Err(Stop::Starved(path, e)) = self.file(&mut walk, root, name, &meta) {
+            if let Err(Stop::Starved(path, e)) = self.file(&mut walk, root, name, Some(&meta)) {
                 return Err(ScanError::Starved(path, e));
             }
             return Ok(walk.finish());
@@ -282,7 +282,14 @@ impl Scanner {
                 child_rel.push(b'/');
             }
             child_rel.extend_from_slice(name.as_bytes());
-            result = self.child(walk, &dir.join(&name), child_rel);
+            // A regular file by its directory entry is opened without a stat first (the open
+            // file's own fstat decides); links and the rest are followed by `child`. The stat
+            // cache needs the stat to decide without opening.
+            let regular = self.cache.is_none() && entry.file_type().is_ok_and(|t| t.is_file());
+            result = match regular {
+                true => self.file(walk, &dir.join(&name), child_rel, None),
+                false => self.child(walk, &dir.join(&name), child_rel),
+            };
             if result.is_err() {
                 break;
             }
@@ -295,7 +302,7 @@ impl Scanner {
         // Follows symlinks: a link to a file or directory counts as what it points to.
         match fs::metadata(path) {
             Ok(m) if m.is_dir() => self.dir(walk, path, rel),
-            Ok(m) if m.is_file() => self.file(walk, path, rel, &m),
+            Ok(m) if m.is_file() => self.file(walk, path, rel, Some(&m)),
             // FIFOs, sockets and devices are never opened: a FIFO blocks, /dev/zero never ends.
             Ok(_) => {
                 self.note_once(path, "not a regular file, skipped");
@@ -317,15 +324,15 @@ impl Scanner {
         }
     }
 
-    /// Hashes one regular file; `meta` is what the walk's stat saw.
+    /// Hashes one regular file; `meta` is what the walk's stat saw, if it took one.
     fn file(
         &mut self,
         walk: &mut Walk,
         path: &Path,
         rel: Vec<u8>,
-        meta: &fs::Metadata,
+        meta: Option<&fs::Metadata>,
     ) -> Result<(), Stop> {
-        if let Some(c) = &mut self.cache {
+        if let (Some(c), Some(meta)) = (&mut self.cache, meta) {
             if let Some(e) = c.files.get_mut(path) {
                 if e.trusted && e.key == stat_key(meta) {
                     e.generation = c.generation;
@@ -350,10 +357,13 @@ impl Scanner {
         };
         let opened_meta = match file.metadata() {
             Ok(m) if m.is_file() => m,
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                self.note_once(path, "not a regular file, skipped");
+                return Ok(());
+            }
             Err(e) => return self.unreadable(walk, path, rel, &e),
         };
-        match self.hasher.hash(&mut file) {
+        match self.hasher.hash_sized(&mut file, Some(opened_meta.len())) {
             Ok((hash, n)) => {
                 self.hashed += 1;
                 if let Some(c) = &mut self.cache {
