@@ -275,8 +275,21 @@ where
 
     /// Runs forever; the process ends through a signal.
     pub fn run(&mut self) -> ! {
+        let mut released = None;
         loop {
             let wake = self.tick();
+            // Once start-up (the first scan), and later each round of deliveries, is over, the
+            // code only it needed goes from our memory (the request code, for one).
+            let attempts: u64 = self
+                .stats
+                .targets
+                .iter()
+                .map(|t| t.successes + t.failures)
+                .sum();
+            if released != Some(attempts) && self.pending() == 0 {
+                crate::process::release_startup_pages();
+                released = Some(attempts);
+            }
             let now = self.clock.now();
             if wake > now {
                 let hinted = match &mut self.hint {
