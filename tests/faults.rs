@@ -209,18 +209,14 @@ fn an_unreadable_directory_as_nobody_is_marked_then_read() {
     // The tree must be reachable by nobody.
     fs::set_permissions(&t.0, fs::Permissions::from_mode(0o755)).unwrap();
     let r = Receiver::start(vec![]);
-    let p = Proc::spawn(Command::new("setpriv").args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        BIN,
+    let p = Proc::start_as_nobody(&[
         "-p",
         t.path("d").to_str().unwrap(),
         "-u",
         &r.url("/"),
         "-i",
         "20ms",
-    ]));
+    ]);
     p.wait_for("hashreload started");
     assert!(
         p.log().contains("cannot read, listed as unreadable"),

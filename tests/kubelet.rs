@@ -259,11 +259,7 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
     let r = Receiver::start(vec![]);
     // Root reads everything: run as nobody.
-    let p = Proc::spawn(std::process::Command::new("setpriv").args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        BIN,
+    let p = Proc::start_as_nobody(&[
         "-v",
         "-p",
         t.path("d").to_str().unwrap(),
@@ -271,7 +267,7 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
         &r.url("/"),
         "-i",
         "20ms",
-    ]));
+    ]);
     p.wait_for("hashreload started");
     let manifest = format!(
         "{}  ok.yml\n{}  secret.yml\n",

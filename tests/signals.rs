@@ -212,11 +212,7 @@ fn no_process_and_permission_denied_keep_the_change_pending() {
     // A root process that nobody may signal.
     let victim = Proc::spawn(Command::new("sleep").arg("60"));
     std::fs::write(t.path("victim.pid"), victim.child.id().to_string()).unwrap();
-    let p = Proc::spawn(Command::new("setpriv").args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        BIN,
+    let p = Proc::start_as_nobody(&[
         "-p",
         t.path("d").to_str().unwrap(),
         "--pid-file",
@@ -229,7 +225,7 @@ fn no_process_and_permission_denied_keep_the_change_pending() {
         "50ms",
         "--max-backoff",
         "100ms",
-    ]));
+    ]);
     p.wait_for("hashreload started");
     t.write("d/a", "b");
     p.wait_for_n("reload failed", 4);

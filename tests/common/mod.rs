@@ -417,6 +417,13 @@ impl Proc {
         Proc { child, log }
     }
 
+    /// The binary as nobody (65534, no groups): root would read and signal everything.
+    pub fn start_as_nobody(args: &[&str]) -> Proc {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        Proc::spawn(cmd.args(args))
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
