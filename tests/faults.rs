@@ -11,7 +11,7 @@
 mod common;
 use common::*;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::process::Command;
@@ -251,12 +251,7 @@ fn hostile(behaviours: Vec<&'static str>) -> (u16, Arc<AtomicU32>, Arc<AtomicBoo
             let behaviour = script.next().unwrap_or("ok");
             let (s, st) = (s.clone(), st.clone());
             thread::spawn(move || {
-                conn.set_nonblocking(false).unwrap();
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while reader.read_line(&mut line).unwrap_or(0) > 2 {
-                    line.clear();
-                }
+                let _ = read_request(&conn);
                 s.fetch_add(1, Ordering::SeqCst);
                 let mut conn = conn;
                 let deadline = Instant::now() + Duration::from_secs(20);

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::collections::HashSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -123,22 +123,10 @@ fn answer_one(
     seen: &Mutex<Vec<(String, Answer)>>,
     stop: &AtomicBool,
 ) {
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    let mut digest = String::new();
-    let mut line = String::new();
-    for _ in 0..100 {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("X-Hashreload-Digest") {
-                digest = v.trim().to_string();
-            }
-        }
-    }
+    let Some(request) = read_request(&conn) else {
+        return;
+    };
+    let digest = request.digest().to_string();
     if digest.is_empty() {
         return; // not a request of ours (or cut off): nothing to record
     }

@@ -315,18 +315,15 @@ impl Drop for Receiver {
     }
 }
 
-fn serve(
-    mut conn: TcpStream,
-    requests: &Mutex<Vec<Request>>,
-    script: &Mutex<VecDeque<Reply>>,
-    stop: &AtomicBool,
-) {
+/// Reads one HTTP/1.1 request from `conn` (blocking, 5 s per read): the request line, up to 100
+/// headers and a body of at most 1 MiB. None if the connection closed before a request line.
+pub fn read_request(conn: &TcpStream) -> Option<Request> {
     conn.set_nonblocking(false).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
-        return;
+        return None;
     }
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("").to_string();
@@ -347,11 +344,23 @@ fn serve(
     }
     let mut body = vec![0; length.min(1 << 20)];
     let _ = reader.read_exact(&mut body);
-    requests.lock().unwrap().push(Request {
+    Some(Request {
         method,
         path,
         headers,
-    });
+    })
+}
+
+fn serve(
+    mut conn: TcpStream,
+    requests: &Mutex<Vec<Request>>,
+    script: &Mutex<VecDeque<Reply>>,
+    stop: &AtomicBool,
+) {
+    let Some(request) = read_request(&conn) else {
+        return;
+    };
+    requests.lock().unwrap().push(request);
     let reply = script
         .lock()
         .unwrap()
