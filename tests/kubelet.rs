@@ -313,12 +313,7 @@ fn a_kubelet_swap_is_seen_between_full_scans_on_the_timer() {
 }
 
 fn voluntary_switches(p: &Proc) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", p.child.id())).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("voluntary_ctxt_switches:"))
-        .unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    proc_status(p.child.id(), "voluntary_ctxt_switches")
 }
 
 fn swap_between_full_scans(flags: &[&str]) -> (Tmp, Receiver, Proc) {

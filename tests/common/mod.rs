@@ -666,14 +666,19 @@ pub fn coreutils_digests(payloads: &[Payload]) -> Vec<String> {
         .collect()
 }
 
+/// A number from /proc/PID/status, such as `VmRSS` (in kB) or `voluntary_ctxt_switches`.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 /// VmRSS in kB and the number of open descriptors of a process.
 pub fn footprint(pid: u32) -> (u64, usize) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap();
+    let rss = proc_status(pid, "VmRSS");
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
     (rss, fds)
 }
