@@ -314,18 +314,17 @@ where
     /// Does whatever is due now; returns when something is due next.
     pub fn tick(&mut self) -> Instant {
         let now = self.clock.now();
-        if self
+        // A scan due now takes its own token.
+        let probe_due = self
             .probe
             .as_ref()
-            .is_some_and(|p| now >= p.next && now < self.next_scan)
-            && !self.is_armed()
-        {
-            // On the timer: a root that can be watched again switches back to hints.
-            self.arm();
-        }
-        if let Some(p) = &mut self.probe {
-            // A scan due now takes its own token.
-            if now >= p.next && now < self.next_scan {
+            .is_some_and(|p| now >= p.next && now < self.next_scan);
+        if probe_due {
+            if !self.is_armed() {
+                // On the timer: a root that can be watched again switches back to hints.
+                self.arm();
+            }
+            if let Some(p) = &mut self.probe {
                 p.next = now + p.every;
                 if (p.check)() != p.seen {
                     log::debug("..data changed, scanning now", &[]);
