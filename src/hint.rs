@@ -8,6 +8,7 @@
 //! timer instead. A root replaced by a new directory loses its watch; it is watched again after
 //! the next full scan.
 
+use crate::poll::Hint;
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -59,9 +60,28 @@ impl DataWatch {
         })
     }
 
+    /// Reads every queued event; true if one of them matters.
+    fn drain(&mut self) -> bool {
+        #[repr(C, align(8))]
+        struct Buf([u8; 4096]);
+        let mut buf = Buf([0; 4096]);
+        let mut hit = false;
+        loop {
+            // SAFETY: reading into our own buffer of the length given.
+            let n =
+                unsafe { libc::read(self.fd.as_raw_fd(), buf.0.as_mut_ptr().cast(), buf.0.len()) };
+            if n <= 0 {
+                return hit;
+            }
+            hit |= events_matter(&buf.0[..n as usize], &mut self.roots);
+        }
+    }
+}
+
+impl Hint for DataWatch {
     /// Watches every root directory (again); true when every change of a `..data` in them will
     /// raise a hint. A root that is a single file has no `..data` and needs no watch.
-    pub fn arm(&mut self) -> bool {
+    fn arm(&mut self) -> bool {
         let mut all = true;
         for (path, wd) in &mut self.roots {
             // SAFETY: path is NUL-terminated; the fd is ours.
@@ -85,7 +105,7 @@ impl DataWatch {
 
     /// Sleeps up to `d`; returns early, true, when `..data` was renamed or created in a root, a
     /// watch was lost, or events overflowed.
-    pub fn wait(&mut self, d: Duration) -> bool {
+    fn wait(&mut self, d: Duration) -> bool {
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -97,32 +117,6 @@ impl DataWatch {
             return false;
         }
         self.drain()
-    }
-
-    /// Reads every queued event; true if one of them matters.
-    fn drain(&mut self) -> bool {
-        #[repr(C, align(8))]
-        struct Buf([u8; 4096]);
-        let mut buf = Buf([0; 4096]);
-        let mut hit = false;
-        loop {
-            // SAFETY: reading into our own buffer of the length given.
-            let n =
-                unsafe { libc::read(self.fd.as_raw_fd(), buf.0.as_mut_ptr().cast(), buf.0.len()) };
-            if n <= 0 {
-                return hit;
-            }
-            hit |= events_matter(&buf.0[..n as usize], &mut self.roots);
-        }
-    }
-}
-
-impl crate::poll::Hint for DataWatch {
-    fn arm(&mut self) -> bool {
-        DataWatch::arm(self)
-    }
-    fn wait(&mut self, d: Duration) -> bool {
-        DataWatch::wait(self, d)
     }
 }
 
