@@ -152,14 +152,15 @@ pub const FLAGS: &[Flag] = &[
         "Extra request header; repeatable. Values never reach a log"),
     own(None, "bearer-token-file", Some("FILE"), None, false,
         "Send 'Authorization: Bearer <file content>', re-read at every request"),
-    own(Some('i'), "interval", Some("DUR"), Some("1s"), false, "Full re-hash interval"),
+    own(Some('i'), "interval", Some("DUR"), Some("10s"), false,
+        "Full re-hash interval: the bound on noticing a change anywhere"),
     own(None, "retry-interval", Some("DUR"), Some("1s"), false,
         "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
     own(None, "max-backoff", Some("DUR"), Some("5m"), false, "Longest wait between delivery attempts"),
     own(None, "stat-cache", None, None, false,
         "Reuse a file's hash while its inode, size, mtime and ctime are unchanged (large trees)"),
-    own(None, "no-inotify", None, None, false,
-        "Check ..data every 50 ms instead of when inotify hints a change"),
+    own(None, "data-check-interval", Some("DUR"), Some("200ms"), false,
+        "Between full re-hashes, read where each root's ..data points this often; 0: off"),
     own(None, "settle", Some("DUR"), Some("0"), false,
         "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
     own(None, "process", Some("NAME"), None, false,
@@ -238,7 +239,8 @@ pub struct Config {
     pub max_backoff: Duration,
     pub settle: Duration,
     pub stat_cache: bool,
-    pub no_inotify: bool,
+    /// How often `..data` is read between full scans; zero: never.
+    pub data_check_interval: Duration,
     pub reload_on_start: bool,
     pub log_format: Format,
     pub log_level: Level,
@@ -571,7 +573,12 @@ pub fn parse_with_env(
             return usage(format!("{s}: cannot be combined with userinfo in --url"));
         }
     }
-    let interval = duration(o.last("interval"), Duration::from_secs(1), false)?;
+    let interval = duration(o.last("interval"), Duration::from_secs(10), false)?;
+    let data_check_interval = duration(
+        o.last("data-check-interval"),
+        Duration::from_millis(200),
+        true,
+    )?;
     let retry_interval = duration(o.last("retry-interval"), Duration::from_secs(1), false)?;
     let max_backoff = duration(o.last("max-backoff"), Duration::from_secs(300), false)?;
     let settle = duration(o.last("settle"), Duration::ZERO, true)?;
@@ -670,7 +677,7 @@ pub fn parse_with_env(
         settle,
         reload_on_start: o.flag("reload-on-start")?,
         stat_cache: o.flag("stat-cache")?,
-        no_inotify: o.flag("no-inotify")?,
+        data_check_interval,
         log_format,
         log_level,
         listen_address,
@@ -1114,7 +1121,8 @@ mod tests {
         assert!(c.listen_address.is_none());
         assert!(c.notes.is_empty());
         assert_eq!(c.timeout, Duration::from_secs(10));
-        assert_eq!(c.interval, Duration::from_secs(1));
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert_eq!(c.data_check_interval, Duration::from_millis(200));
         assert_eq!(c.retry_interval, Duration::from_secs(1));
         assert_eq!(c.max_backoff, Duration::from_secs(300));
         assert_eq!(c.settle, Duration::ZERO);

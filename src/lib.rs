@@ -5,7 +5,6 @@
 pub mod cli;
 pub mod curl;
 pub mod digest;
-pub mod hint;
 pub mod log;
 pub mod metrics;
 pub mod poll;
@@ -20,9 +19,6 @@ pub mod volume;
 use std::ffi::OsString;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// How often `..data` is checked between full scans.
-pub const PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Exit codes, as documented in the README.
 pub const EXIT_RUNTIME: i32 = 1;
@@ -163,22 +159,13 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     if let Some(path) = config.state_file {
         poller = poller.with_state_file(path);
     }
-    // Kubernetes volumes change `..data` exactly when their content changes: checking it when
-    // inotify hints at it, or else every PROBE_INTERVAL, brings detection under 100 ms; the full
-    // re-hash stays the safety net.
-    if config.interval > PROBE_INTERVAL {
+    // Kubernetes volumes change `..data` exactly when their content changes: one readlink per
+    // root every --data-check-interval brings detection there far below a full re-hash; the
+    // full re-hash every --interval stays the truth.
+    let every = config.data_check_interval;
+    if !every.is_zero() && every < config.interval {
         let links: Vec<_> = config.paths.iter().map(|p| p.join("..data")).collect();
-        poller = poller.with_probe(PROBE_INTERVAL, move || volume::generation(&links));
-        // inotify, where it works, wakes the probe instead of its timer: no wake-ups while idle.
-        if !config.no_inotify {
-            match hint::DataWatch::new(&config.paths) {
-                Ok(w) => poller = poller.with_hint(Box::new(w)),
-                Err(e) => log::info(
-                    "inotify is unavailable, ..data is checked on a timer",
-                    &[("error", &e)],
-                ),
-            }
-        }
+        poller = poller.with_probe(every, move || volume::generation(&links));
     }
     poller.run()
 }

@@ -38,14 +38,6 @@ impl Clock for SystemClock {
     }
 }
 
-/// What wakes the loop between full scans when a volume may have changed (see `with_hint`).
-pub trait Hint {
-    /// (Re)arms; false when it could miss a change, and the probe must run on its timer.
-    fn arm(&mut self) -> bool;
-    /// Sleeps up to `d`, and returns early, true, when something may have changed.
-    fn wait(&mut self, d: Duration) -> bool;
-}
-
 /// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
 pub trait Deliver {
     fn name(&self) -> &str;
@@ -113,12 +105,8 @@ pub struct Poller<C, S, T> {
     shared: Option<Arc<Shared>>,
     state_file: Option<PathBuf>,
     probe: Option<Probe>,
-    hint: Option<Box<dyn Hint>>,
     /// The last scan's error, logged once until the error changes or a scan succeeds.
     scan_error: Option<String>,
-    /// Whether the hint is armed on every root (then the probe runs only when hinted and at
-    /// scans); None until it was first armed.
-    armed: Option<bool>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -171,9 +159,7 @@ where
             shared: None,
             state_file: None,
             probe: None,
-            hint: None,
             scan_error: None,
-            armed: None,
         }
     }
 
@@ -186,46 +172,6 @@ where
             seen: 0,
         });
         self
-    }
-
-    /// Lets `hint` wake the probe; while it is armed the probe's timer is off.
-    pub fn with_hint(mut self, hint: Box<dyn Hint>) -> Self {
-        self.hint = Some(hint);
-        self
-    }
-
-    /// Arms the hint again; logs when that decides between hints and the probe's timer.
-    fn arm(&mut self) {
-        let Some(h) = &mut self.hint else { return };
-        let armed = h.arm();
-        if Some(armed) != self.armed {
-            match armed {
-                true => log::debug(
-                    "inotify watches every root, ..data is checked when hinted",
-                    &[],
-                ),
-                false => log::info(
-                    "a root cannot be watched with inotify, ..data is checked on a timer",
-                    &[(
-                        "every",
-                        &format_duration(self.probe.as_ref().map_or(Duration::ZERO, |p| p.every)),
-                    )],
-                ),
-            }
-        }
-        self.armed = Some(armed);
-    }
-
-    fn is_armed(&self) -> bool {
-        self.armed == Some(true)
-    }
-
-    /// The hint woke the loop: the probe runs at the next tick.
-    pub fn hinted(&mut self) {
-        self.arm();
-        if let Some(p) = &mut self.probe {
-            p.next = self.clock.now();
-        }
     }
 
     /// Records acknowledgements in `path`, and at start delivers what a target missed.
@@ -275,33 +221,11 @@ where
 
     /// Runs forever; the process ends through a signal.
     pub fn run(&mut self) -> ! {
-        let mut released = None;
         loop {
             let wake = self.tick();
-            // Once start-up (the first scan), and later each round of deliveries, is over, the
-            // code only it needed goes from our memory (the request code, for one).
-            let attempts: u64 = self
-                .stats
-                .targets
-                .iter()
-                .map(|t| t.successes + t.failures)
-                .sum();
-            if released != Some(attempts) && self.pending() == 0 {
-                crate::process::release_startup_pages();
-                released = Some(attempts);
-            }
             let now = self.clock.now();
             if wake > now {
-                let hinted = match &mut self.hint {
-                    Some(h) => h.wait(wake - now),
-                    None => {
-                        self.clock.sleep(wake - now);
-                        false
-                    }
-                };
-                if hinted {
-                    self.hinted();
-                }
+                self.clock.sleep(wake - now);
             }
             // As PID 1 we inherit orphans: reap them so no zombies accumulate. Our own COMMAND
             // is reaped where it runs, so anywhere else this costs a syscall per wake for nothing.
@@ -315,16 +239,8 @@ where
     pub fn tick(&mut self) -> Instant {
         let now = self.clock.now();
         // A scan due now takes its own token.
-        let probe_due = self
-            .probe
-            .as_ref()
-            .is_some_and(|p| now >= p.next && now < self.next_scan);
-        if probe_due {
-            if !self.is_armed() {
-                // On the timer: a root that can be watched again switches back to hints.
-                self.arm();
-            }
-            if let Some(p) = &mut self.probe {
+        if let Some(p) = &mut self.probe {
+            if now >= p.next && now < self.next_scan {
                 p.next = now + p.every;
                 if (p.check)() != p.seen {
                     log::debug("..data changed, scanning now", &[]);
@@ -343,7 +259,6 @@ where
         let next = self
             .probe
             .as_ref()
-            .filter(|_| !self.is_armed())
             .map_or(self.next_scan, |p| p.next.min(self.next_scan));
         self.targets
             .iter()
@@ -370,9 +285,7 @@ where
 
     fn poll(&mut self) {
         let start = self.clock.now();
-        // Armed and taken before the scan: a swap during the scan then shows as a change at the
-        // next probe, which it also hints.
-        self.arm();
+        // Taken before the scan: a swap during the scan then shows as a change at the next probe.
         if let Some(p) = &mut self.probe {
             p.seen = (p.check)();
             p.next = start + p.every;
@@ -1065,61 +978,6 @@ mod tests {
             "{:?}",
             w.times(0)
         );
-    }
-
-    struct FakeHint(Rc<Cell<bool>>);
-    impl Hint for FakeHint {
-        fn arm(&mut self) -> bool {
-            self.0.get()
-        }
-        fn wait(&mut self, _: Duration) -> bool {
-            unreachable!("tests drive tick() themselves")
-        }
-    }
-
-    #[test]
-    fn an_armed_hint_replaces_the_probe_timer() {
-        let (w, p) = world(vec![vec![]], settings());
-        let (token, checks) = (Rc::new(Cell::new(1u64)), Rc::new(Cell::new(0u32)));
-        let (t, c) = (token.clone(), checks.clone());
-        let armed = Rc::new(Cell::new(true));
-        let mut p = p
-            .with_probe(Duration::from_millis(50), move || {
-                c.set(c.get() + 1);
-                t.get()
-            })
-            .with_hint(Box::new(FakeHint(armed.clone())));
-        w.run(&mut p, Duration::from_millis(10_500));
-        // One check at each of the 11 scans: no timer.
-        assert!(checks.get() <= 11, "{} checks in 10 s", checks.get());
-        assert_eq!(
-            p.tick(),
-            w.t0 + Duration::from_secs(11),
-            "asleep until the scan"
-        );
-        w.set("v2");
-        token.set(2);
-        p.hinted();
-        w.run(&mut p, Duration::from_millis(10_710));
-        assert_eq!(w.sent(0), [short_of("v2")]);
-        assert_eq!(w.times(0), [Duration::from_millis(10_500)]);
-
-        // A root that cannot be watched: back to the timer, every 50 ms.
-        armed.set(false);
-        p.hinted();
-        checks.set(0);
-        w.run(&mut p, Duration::from_millis(15_710));
-        assert!(checks.get() >= 90, "{} checks in 5 s", checks.get());
-        w.set("v3");
-        token.set(3);
-        w.run(&mut p, Duration::from_millis(15_770));
-        assert_eq!(w.sent(0), [short_of("v2"), short_of("v3")]);
-        // Watchable again: the timer stops at the next check.
-        armed.set(true);
-        w.run(&mut p, Duration::from_millis(16_000));
-        checks.set(0);
-        w.run(&mut p, Duration::from_millis(21_000));
-        assert!(checks.get() <= 6, "{} checks in 5 s", checks.get());
     }
 
     #[test]

@@ -73,10 +73,9 @@ fn shutdown_line(unix_ms: u64, int: bool, json: bool, buf: &mut [u8; 160]) -> us
     n
 }
 
-/// Runs `spawn` with SIGTERM/SIGINT blocked and records the child's process group, so a signal
-/// can never land between the fork and the record and leave the child behind.
-pub fn spawn_group<T>(spawn: impl FnOnce() -> io::Result<(T, i32)>) -> io::Result<T> {
-    // SAFETY: plain sigset manipulation on a local set.
+/// Runs `f` with SIGTERM/SIGINT blocked in the calling thread, then restores its mask.
+fn with_signals_blocked<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: plain sigset manipulation on local sets.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -84,13 +83,35 @@ pub fn spawn_group<T>(spawn: impl FnOnce() -> io::Result<(T, i32)>) -> io::Resul
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        let r = spawn().map(|(child, pid)| {
-            CHILD_GROUP.store(pid, Ordering::SeqCst);
-            child
-        });
+        let r = f();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         r
     }
+}
+
+/// Starts a thread that never takes SIGTERM/SIGINT (it inherits the blocked mask): only the
+/// loop thread handles them, so a signal cannot land on another thread while the loop is
+/// between forking the COMMAND and recording its process group.
+pub fn spawn_thread<T: Send + 'static>(
+    name: &str,
+    stack: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<std::thread::JoinHandle<T>> {
+    let builder = std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(stack);
+    with_signals_blocked(|| builder.spawn(f))
+}
+
+/// Runs `spawn` with SIGTERM/SIGINT blocked and records the child's process group, so a signal
+/// can never land between the fork and the record and leave the child behind.
+pub fn spawn_group<T>(spawn: impl FnOnce() -> io::Result<(T, i32)>) -> io::Result<T> {
+    with_signals_blocked(|| {
+        spawn().map(|(child, pid)| {
+            CHILD_GROUP.store(pid, Ordering::SeqCst);
+            child
+        })
+    })
 }
 
 /// The COMMAND has been waited for: nothing to end at shutdown any more.
@@ -141,41 +162,6 @@ pub fn describe_status(status: i32) -> String {
     }
 }
 
-/// Drops our mappings of our own read-only segments (code and constants) once start-up is over.
-/// The pages the steady loop uses come back at its next touch, from the page cache; those only
-/// start-up used (argument parsing, help text, relocation tables) no longer count as ours. The
-/// release build links the loop's functions together (scripts/hot-symbols), so they come back
-/// as a few 64 KiB windows, and `MADV_RANDOM` keeps the kernel from mapping more around them.
-pub fn release_startup_pages() {
-    // SAFETY: AT_PHDR points at the program headers mapped with the binary, which live as long
-    // as the process. Only segments without write permission are touched: private read-only
-    // file mappings hold nothing that a refault from the file does not give back (relocated
-    // data lives in writable segments, which are left alone).
-    unsafe {
-        let phdr = libc::getauxval(libc::AT_PHDR) as *const libc::Elf64_Phdr;
-        let phnum = libc::getauxval(libc::AT_PHNUM) as usize;
-        if phdr.is_null() || phnum == 0 {
-            return;
-        }
-        let headers = std::slice::from_raw_parts(phdr, phnum);
-        let Some(own) = headers.iter().find(|h| h.p_type == libc::PT_PHDR) else {
-            return;
-        };
-        let base = phdr as usize - own.p_vaddr as usize;
-        let page = libc::sysconf(libc::_SC_PAGESIZE) as usize;
-        for h in headers {
-            if h.p_type != libc::PT_LOAD || h.p_flags & libc::PF_W != 0 {
-                continue;
-            }
-            let start = (base + h.p_vaddr as usize) & !(page - 1);
-            let end = (base + (h.p_vaddr + h.p_memsz) as usize).next_multiple_of(page);
-            let addr = start as *mut libc::c_void;
-            libc::madvise(addr, end - start, libc::MADV_RANDOM);
-            libc::madvise(addr, end - start, libc::MADV_DONTNEED);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,18 +179,6 @@ mod tests {
             std::str::from_utf8(&buf[..n]).unwrap(),
             "{\"ts\":\"1970-01-01T00:00:00.000Z\",\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":\"INT\"}\n"
         );
-    }
-
-    #[test]
-    fn dropping_our_code_pages_keeps_code_and_data_intact() {
-        static TABLE: [u64; 4] = [1, 2, 3, 4];
-        let before = describe_status(3 << 8);
-        release_startup_pages();
-        // Code, constants and relocated data all read back the same from their files.
-        assert_eq!(describe_status(3 << 8), before);
-        assert_eq!(std::hint::black_box(&TABLE).iter().sum::<u64>(), 10);
-        release_startup_pages();
-        assert_eq!(format!("{:?}", Some(1)), "Some(1)");
     }
 
     #[test]

@@ -71,10 +71,7 @@ pub fn spawn(
         metrics_path,
         health,
     };
-    std::thread::Builder::new()
-        .name("server".into())
-        .stack_size(STACK)
-        .spawn(move || serve(listener, &routes))?;
+    crate::process::spawn_thread("server", STACK, move || serve(listener, &routes))?;
     Ok(())
 }
 

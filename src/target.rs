@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 /// How much of a failed response's body is logged (Prometheus explains a bad config there).
@@ -155,15 +155,15 @@ fn base64(input: &[u8]) -> String {
 
 /// Resolves `localhost` and `*.localhost` to loopback itself: in a FROM scratch image there is no
 /// /etc/hosts, and musl would ask a DNS server that is not there for 5 s. IP literals need no
-/// lookup; other names go to the system resolver.
+/// lookup; other names go to the system resolver, in a thread of our own (`resolve_in_thread`).
 #[derive(Debug, Default)]
-struct LocalResolver(DefaultResolver);
+struct LocalResolver;
 
 impl Resolver for LocalResolver {
     fn resolve(
         &self,
         uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
+        _config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let host = uri
@@ -173,18 +173,46 @@ impl Resolver for LocalResolver {
             .trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(80);
         let lower = host.to_ascii_lowercase();
-        let ips: Vec<IpAddr> = if lower == "localhost" || lower.ends_with(".localhost") {
-            vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+        let addrs: Vec<SocketAddr> = if lower == "localhost" || lower.ends_with(".localhost") {
+            vec![
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
+            ]
         } else if let Ok(ip) = host.parse::<IpAddr>() {
-            vec![ip]
+            vec![SocketAddr::new(ip, port)]
         } else {
-            return self.0.resolve(uri, config, timeout);
+            resolve_in_thread(host, port, timeout)?
         };
         let mut out = self.empty();
-        for ip in ips {
-            out.push(SocketAddr::new(ip, port));
+        // ureq holds at most 16 addresses.
+        for a in addrs.into_iter().take(16) {
+            out.push(a);
         }
         Ok(out)
+    }
+}
+
+/// The system resolver in a thread that never takes our signals (`process::spawn_thread`), so
+/// the loop can give up on a lookup that hangs past the request's timeout. (ureq's own resolver
+/// starts a thread with the loop's signal mask.)
+fn resolve_in_thread(
+    host: &str,
+    port: u16,
+    timeout: NextTimeout,
+) -> Result<Vec<SocketAddr>, ureq::Error> {
+    use std::net::ToSocketAddrs;
+    use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+    let (tx, rx) = sync_channel(1);
+    let name = (host.to_string(), port);
+    process::spawn_thread("resolve", 128 * 1024, move || {
+        let _ = tx.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
+    })
+    .map_err(ureq::Error::Io)?;
+    match rx.recv_timeout(*timeout.after) {
+        Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+        Ok(Ok(_)) | Err(RecvTimeoutError::Disconnected) => Err(ureq::Error::HostNotFound),
+        Ok(Err(e)) => Err(ureq::Error::Io(e)),
+        Err(RecvTimeoutError::Timeout) => Err(ureq::Error::Timeout(timeout.reason)),
     }
 }
 
@@ -241,8 +269,7 @@ impl Http {
             .allow_non_standard_methods(true)
             .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
             .build();
-        let agent =
-            ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver::default());
+        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver);
         Http {
             url,
             agent,

@@ -293,27 +293,39 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
 }
 
 #[test]
-fn a_kubelet_swap_is_seen_between_full_scans_with_inotify() {
-    let (_t, _r, p) = swap_between_full_scans(&[]);
-    p.wait_for("inotify watches every root");
-    // Idle, the loop sleeps until the next hint or the scan an hour away.
-    let before = voluntary_switches(&p);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(voluntary_switches(&p) - before <= 2, "{}", p.log());
+fn a_kubelet_swap_is_seen_between_full_scans() {
+    swap_between_full_scans(&[]);
 }
 
 #[test]
-fn a_kubelet_swap_is_seen_between_full_scans_on_the_timer() {
-    let (_t, _r, p) = swap_between_full_scans(&["--no-inotify"]);
-    assert_eq!(p.count("inotify"), 0, "{}", p.log());
-    // Idle, the loop wakes every 50 ms to read where `..data` points.
-    let before = voluntary_switches(&p);
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(voluntary_switches(&p) - before >= 5, "{}", p.log());
+fn a_kubelet_swap_is_seen_between_full_scans_at_a_shorter_data_check() {
+    swap_between_full_scans(&["--data-check-interval", "20ms"]);
 }
 
-fn voluntary_switches(p: &Proc) -> u64 {
-    proc_status(p.child.id(), "voluntary_ctxt_switches")
+#[test]
+fn without_the_data_check_a_swap_waits_for_the_full_scan() {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("a.yml", "1")]));
+    let r = Receiver::start(vec![]);
+    let (vol, url) = (t.path("vol"), r.url("/"));
+    let p = Proc::start(&[
+        "-v",
+        "-p",
+        vol.to_str().unwrap(),
+        "-u",
+        &url,
+        "-i",
+        "300ms",
+        "--data-check-interval",
+        "0",
+    ]);
+    p.wait_for("hashreload started");
+    let new = payload(&[("a.yml", "2")]);
+    v.write(&new);
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+    assert_eq!(p.count("..data changed"), 0, "{}", p.log());
 }
 
 fn swap_between_full_scans(flags: &[&str]) -> (Tmp, Receiver, Proc) {
@@ -371,4 +383,48 @@ fn with_the_stat_cache_edits_and_kubelet_swaps_are_still_changes() {
     assert!(wait_until(10, || r.count() == 2), "{}", p.log());
     t.write("plain/a.yml", "3");
     assert!(wait_until(10, || r.count() == 3), "{}", p.log());
+}
+
+#[test]
+#[ignore = "needs strace"]
+fn polls_without_inotify_or_fanotify_under_strace() {
+    assert!(have("strace"), "strace is not installed");
+    let t = Tmp::new();
+    t.write("plain/a.yml", "1");
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("b.yml", "1")]));
+    let r = Receiver::start(vec![]);
+    let trace = t.path("trace");
+    let (plain, vol, url) = (t.path("plain"), t.path("vol"), r.url("/"));
+    let mut p = Proc::spawn(std::process::Command::new("strace").args([
+        "-f",
+        "-o",
+        trace.to_str().unwrap(),
+        BIN,
+        "-v",
+        "-p",
+        plain.to_str().unwrap(),
+        "-p",
+        vol.to_str().unwrap(),
+        "-u",
+        &url,
+    ]));
+    p.wait_for("hashreload started");
+    // At the default settings: a kubelet swap is found by the `..data` check.
+    let new = payload(&[("b.yml", "2")]);
+    v.write(&new);
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    let strace = p.child.id();
+    let inner: i32 = std::fs::read_to_string(format!("/proc/{strace}/task/{strace}/children"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(inner, libc::SIGTERM) };
+    assert!(p.wait_exit(10).is_some(), "{}", p.log());
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    assert!(calls.contains("/vol/..data"), "the trace holds the scans");
+    for call in ["inotify_", "fanotify_"] {
+        assert!(!calls.contains(call), "{call} in the trace");
+    }
 }

@@ -235,6 +235,54 @@ fn sigterm_while_a_command_runs_ends_its_process_group() {
     );
 }
 
+#[test]
+fn only_the_loop_thread_takes_sigterm_and_sigint() {
+    // Another thread taking the signal between the COMMAND's fork and the record of its process
+    // group would leave the group behind: every thread but the loop's blocks both.
+    let t = Tmp::new();
+    let pidfile = t.path("pid");
+    let script = format!("echo $$ > {}; sleep 60", pidfile.display());
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = watcher(&t, &["--listen-address", &listen, "sh", "-c", &script]);
+    let mut p = Proc::start(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    p.wait_for("serving metrics");
+    t.write("d/a", b"b");
+    assert!(wait_until(10, || std::fs::read_to_string(&pidfile)
+        .is_ok_and(|s| s.ends_with('\n'))));
+    let pid = p.child.id();
+    // SIGINT is signal 2, SIGTERM 15: bits 1 and 14 of the hexadecimal masks.
+    let both = (1u64 << 1) | (1 << 14);
+    let blocked = |tid: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .unwrap()
+            .trim();
+        u64::from_str_radix(mask, 16).unwrap() & both
+    };
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(tasks.len() >= 2, "the server thread runs: {tasks:?}");
+    for tid in &tasks {
+        let want = if *tid == pid.to_string() { 0 } else { both };
+        assert_eq!(blocked(tid), want, "thread {tid} of {tasks:?}");
+    }
+    let sh: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(p.signal(libc::SIGTERM).0.code(), Some(0));
+    assert!(
+        wait_until(5, || unsafe { libc::kill(sh, 0) } != 0),
+        "the COMMAND survived us"
+    );
+}
+
 /// The pid of `unshare`'s child: hashreload as PID 1 of its own namespace.
 fn inner_pid(unshare: u32) -> Option<i32> {
     let children =
