@@ -14,8 +14,9 @@ impl Dir {
         t.write("conf/a.yml", b"v0");
         Dir(t)
     }
-    fn path(&self) -> String {
-        self.0.path("conf").to_str().unwrap().to_string()
+    /// The daemon watching it every 20 ms, retrying after 50 ms and at most every 200 ms.
+    fn run(&self) -> Run {
+        Run::new(self.0.path("conf")).args(&["--retry-interval", "50ms", "--max-backoff", "200ms"])
     }
     fn change(&self, n: u32) -> String {
         self.0.write("conf/a.yml", format!("v{n}").as_bytes());
@@ -23,31 +24,12 @@ impl Dir {
     }
 }
 
-fn start(d: &Dir, extra: &[&str]) -> Proc {
-    let path = d.path();
-    let mut args = vec![
-        "-v",
-        "-p",
-        &path,
-        "-i",
-        "20ms",
-        "--retry-interval",
-        "50ms",
-        "--max-backoff",
-        "200ms",
-    ];
-    args.extend_from_slice(extra);
-    let p = Proc::start(&args);
-    p.wait_for("hashreload started");
-    p
-}
-
 #[test]
 fn endpoint_down_then_up_gets_the_pending_change() {
     let d = Dir::new();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}/-/reload");
-    let p = start(&d, &["-u", &url]);
+    let p = d.run().url(&url).start();
     let want = d.change(1);
     p.wait_for_n("reload failed", 2);
     assert!(p.log().contains("Connection refused"), "{}", p.log());
@@ -65,7 +47,7 @@ fn a_500_is_logged_with_its_body_and_retried() {
         Reply::Status(500, "failed to reload config: field bogus_key not found"),
         Reply::Status(503, ""),
     ]);
-    let p = start(&d, &["-u", &r.url("/-/reload")]);
+    let p = d.run().url(r.url("/-/reload")).start();
     let want = d.change(1);
     assert!(wait_until(10, || r.count() == 3), "{}", p.log());
     p.wait_for("reload delivered");
@@ -84,7 +66,11 @@ fn a_500_is_logged_with_its_body_and_retried() {
 fn a_hanging_endpoint_times_out_and_is_retried() {
     let d = Dir::new();
     let r = Receiver::start(vec![Reply::Hang(Duration::from_secs(5))]);
-    let p = start(&d, &["-u", &r.url("/"), "--timeout", "300ms"]);
+    let p = d
+        .run()
+        .url(r.url("/"))
+        .args(&["--timeout", "300ms"])
+        .start();
     d.change(1);
     p.wait_for("error=\"timed out\"");
     p.wait_for("reload delivered");
@@ -96,7 +82,7 @@ fn one_failing_url_never_makes_another_resend() {
     let d = Dir::new();
     let bad = Receiver::start(vec![Reply::Status(500, ""); 6]);
     let good = Receiver::start(vec![]);
-    let p = start(&d, &["-u", &bad.url("/"), "-u", &good.url("/")]);
+    let p = d.run().url(bad.url("/")).url(good.url("/")).start();
     let want = d.change(1);
     assert!(wait_until(10, || bad.count() == 7), "{}", p.log());
     assert_eq!(good.digests(), std::slice::from_ref(&want));
@@ -108,7 +94,7 @@ fn a_redirect_is_not_followed() {
     let d = Dir::new();
     let elsewhere = Receiver::start(vec![]);
     let r = Receiver::start(vec![Reply::Redirect(elsewhere.url("/stolen"))]);
-    let p = start(&d, &["-u", &r.url("/")]);
+    let p = d.run().url(r.url("/")).start();
     d.change(1);
     p.wait_for("HTTP 307 (redirects are not followed)");
     assert!(wait_until(10, || r.count() == 2), "{}", p.log());
@@ -123,31 +109,22 @@ fn method_headers_statuses_auth_and_no_proxy() {
     std::fs::write(&token, "first-token\n").unwrap();
     let r = Receiver::start(vec![Reply::Status(200, "")]);
     let url = r.url("/hook?secret=abc");
-    let p = Proc::spawn(
-        std::process::Command::new(BIN)
-            .args([
-                "-p",
-                &d.path(),
-                "-i",
-                "20ms",
-                "-u",
-                &url,
-                "-X",
-                "PUT",
-                "--status",
-                "204",
-                "-H",
-                "X-Custom: hello world",
-                "--bearer-token-file",
-                token.to_str().unwrap(),
-                "--retry-interval",
-                "50ms",
-            ])
-            .env("HTTP_PROXY", "http://127.0.0.1:1")
-            .env("http_proxy", "http://127.0.0.1:1")
-            .env("ALL_PROXY", "http://127.0.0.1:1"),
-    );
-    p.wait_for("hashreload started");
+    let p = Run::new(d.0.path("conf"))
+        .url(&url)
+        .args(&[
+            "-X",
+            "PUT",
+            "--status",
+            "204",
+            "-H",
+            "X-Custom: hello world",
+        ])
+        .args(&["--bearer-token-file", token.to_str().unwrap()])
+        .args(&["--retry-interval", "50ms"])
+        .env("HTTP_PROXY", "http://127.0.0.1:1")
+        .env("http_proxy", "http://127.0.0.1:1")
+        .env("ALL_PROXY", "http://127.0.0.1:1")
+        .start();
     d.change(1);
     // 200 is not in --status 204: it fails, then the default reply 200 keeps failing... so send 204.
     assert!(wait_until(10, || r.count() >= 1), "{}", p.log());
@@ -173,7 +150,7 @@ fn userinfo_becomes_basic_auth_and_localhost_resolves() {
     let d = Dir::new();
     let r = Receiver::start(vec![]);
     let url = format!("http://admin:p%40ss@localhost:{}/-/reload", r.port);
-    let p = start(&d, &["-u", &url]);
+    let p = d.run().url(&url).start();
     d.change(1);
     assert!(wait_until(10, || r.count() == 1), "{}", p.log());
     // base64("admin:p@ss")
@@ -192,7 +169,7 @@ fn userinfo_becomes_basic_auth_and_localhost_resolves() {
 fn reload_on_start_delivers_the_first_scan() {
     let d = Dir::new();
     let r = Receiver::start(vec![]);
-    let p = start(&d, &["-u", &r.url("/"), "--reload-on-start"]);
+    let p = d.run().url(r.url("/")).args(&["--reload-on-start"]).start();
     assert!(wait_until(10, || r.count() == 1), "{}", p.log());
     assert_eq!(
         r.digests(),
@@ -209,7 +186,7 @@ fn a_command_that_fails_then_succeeds() {
         "echo \"$HASHRELOAD_DIGEST\" >> {0}; [ $(wc -l < {0}) -ge 2 ]",
         out.display()
     );
-    let p = start(&d, &["--", "sh", "-c", &script]);
+    let p = d.run().args(&["--", "sh", "-c", &script]).start();
     let want = d.change(1);
     p.wait_for("error=\"exit status 1\"");
     p.wait_for("result=\"exit status 0\"");
@@ -223,7 +200,10 @@ fn a_command_past_its_timeout_is_killed_with_its_group() {
     let d = Dir::new();
     let pidfile = d.0.path("pid");
     let script = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-    let p = start(&d, &["--timeout", "300ms", "sh", "-c", &script]);
+    let p = d
+        .run()
+        .args(&["--timeout", "300ms", "sh", "-c", &script])
+        .start();
     d.change(1);
     p.wait_for("killed after timeout 300ms");
     let pid: i32 = std::fs::read_to_string(&pidfile)

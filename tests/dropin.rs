@@ -172,28 +172,18 @@ fn emulated_curl_keeps_curls_meaning_of_success_and_hides_credentials() {
     let (mut v, dir) = volume(&t);
     // Without -f a 500 is a success to curl: one request, no retry.
     let r = Receiver::start(vec![Reply::Status(500, "")]);
-    let p = Proc::spawn(
-        Command::new(BIN)
-            .args([
-                "-v",
-                "-p",
-                &dir,
-                "-i",
-                "20ms",
-                "--retry-interval",
-                "50ms",
-                "curl",
-                "-s",
-                "-u",
-                "admin:hunter2",
-                "-H",
-                "X-Key: k3y",
-                "-XPOST",
-                &r.url("/"),
-            ])
-            .env("PATH", no_curl(&t)),
-    );
-    p.wait_for("hashreload started");
+    let p = Run::new(&dir)
+        .args(&[
+            "--retry-interval",
+            "50ms",
+            "curl",
+            "-s",
+            "-u",
+            "admin:hunter2",
+        ])
+        .args(&["-H", "X-Key: k3y", "-XPOST", &r.url("/")])
+        .env("PATH", no_curl(&t))
+        .start();
     assert!(p
         .log()
         .contains("without -f/--fail: any HTTP answer counts as success"));
@@ -215,22 +205,10 @@ fn emulated_curl_keeps_curls_meaning_of_success_and_hides_credentials() {
     let t = Tmp::new();
     let (mut v, dir) = volume(&t);
     let r = Receiver::start(vec![Reply::Status(500, "")]);
-    let p = Proc::spawn(
-        Command::new(BIN)
-            .args([
-                "-p",
-                &dir,
-                "-i",
-                "20ms",
-                "--retry-interval",
-                "50ms",
-                "curl",
-                "-fsS",
-                &r.url("/"),
-            ])
-            .env("PATH", no_curl(&t)),
-    );
-    p.wait_for("hashreload started");
+    let p = Run::new(&dir)
+        .args(&["--retry-interval", "50ms", "curl", "-fsS", &r.url("/")])
+        .env("PATH", no_curl(&t))
+        .start();
     change(&mut v);
     p.wait_for("reload delivered");
     assert_eq!(r.count(), 2);

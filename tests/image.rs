@@ -1,7 +1,7 @@
 //! The built image (scripts/build-image) as users get it: its size, a binary that is fully
 //! static, and that binary run from the image's own empty root as uid 65534, plus the arm64
-//! binary under qemu. `scripts/test` builds the image and points HASHRELOAD_DIST at it; without
-//! it these tests say so and pass, except under CI.
+//! binary under qemu. `scripts/test` builds the image and points HASHRELOAD_DIST at it; these
+//! tests are ignored unless it runs them (`--include-ignored`), and then a missing image fails.
 
 mod common;
 use common::*;
@@ -12,19 +12,11 @@ use std::time::{Duration, Instant};
 const BUDGET: usize = 2_000_000;
 const AIM: usize = 1_048_576;
 
-fn dist() -> Option<PathBuf> {
-    match std::env::var_os("HASHRELOAD_DIST") {
-        Some(d) => Some(PathBuf::from(d)),
-        None => {
-            assert_ne!(
-                std::env::var("CI").as_deref(),
-                Ok("true"),
-                "HASHRELOAD_DIST is not set"
-            );
-            eprintln!("skipped: HASHRELOAD_DIST is not set (scripts/test sets it after scripts/build-image)");
-            None
-        }
-    }
+/// The image's directory; fails the test without one.
+fn dist() -> PathBuf {
+    let dist = std::env::var_os("HASHRELOAD_DIST")
+        .expect("HASHRELOAD_DIST is not set: scripts/test sets it after scripts/build-image");
+    PathBuf::from(dist)
 }
 
 /// The uncompressed layer of `arch` from the OCI archive in `dist`, written to `out`.
@@ -88,8 +80,9 @@ fn in_root(root: &Path, args: &[&str]) -> Proc {
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST)"]
 fn each_image_is_one_small_layer_under_the_budget() {
-    let Some(dist) = dist() else { return };
+    let dist = dist();
     let t = Tmp::new();
     for arch in ["amd64", "arm64"] {
         let size = layer(&dist, arch, &t.path(arch));
@@ -158,16 +151,19 @@ fn assert_static(path: &Path) {
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST)"]
 fn both_binaries_are_fully_static() {
-    let Some(dist) = dist() else { return };
+    let dist = dist();
     for arch in ["amd64", "arm64"] {
         assert_static(&dist.join("bin").join(arch).join("hashreload"));
     }
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST) and root"]
 fn from_the_empty_root_localhost_reloads_arrive_at_once() {
-    let Some(dist) = dist() else { return };
+    let dist = dist();
+    need_root();
     let t = Tmp::new();
     let root = root(&dist, &t);
     let entries: Vec<_> = std::fs::read_dir(&root)
@@ -212,11 +208,11 @@ fn from_the_empty_root_localhost_reloads_arrive_at_once() {
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST), root and prometheus"]
 fn from_the_empty_root_as_nobody_it_reloads_real_prometheus() {
-    let Some(dist) = dist() else { return };
-    if !have("prometheus") {
-        return;
-    }
+    let dist = dist();
+    need_root();
+    need("prometheus");
     let t = Tmp::new();
     let root = root(&dist, &t);
     let mut vol = Volume::new(root.join("etc/prometheus"));
@@ -255,8 +251,10 @@ fn from_the_empty_root_as_nobody_it_reloads_real_prometheus() {
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST) and root"]
 fn the_2017_watch_line_runs_from_the_empty_root_with_curl_emulated() {
-    let Some(dist) = dist() else { return };
+    let dist = dist();
+    need_root();
     let t = Tmp::new();
     let root = root(&dist, &t);
     let mut vol = Volume::new(root.join("etc/prometheus"));
@@ -288,11 +286,10 @@ fn the_2017_watch_line_runs_from_the_empty_root_with_curl_emulated() {
 }
 
 #[test]
+#[ignore = "needs the image (HASHRELOAD_DIST) and qemu-aarch64"]
 fn the_arm64_binary_runs_under_qemu() {
-    let Some(dist) = dist() else { return };
-    if !have("qemu-aarch64") {
-        return;
-    }
+    let dist = dist();
+    need("qemu-aarch64");
     let bin = dist.join("bin/arm64/hashreload");
     let out = Command::new("qemu-aarch64")
         .arg(&bin)

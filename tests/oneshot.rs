@@ -93,11 +93,11 @@ fn the_manifest_passes_sha256sum_check_strict_and_its_hash_is_the_digest() {
 
     // The daemon acknowledges the same digest.
     let r = Receiver::start(vec![]);
-    let p = Proc::spawn(Command::new(BIN).arg("-p").arg(&root).args([
-        "-u",
-        &r.url("/"),
-        "--reload-on-start",
-    ]));
+    let p = Run::new(&root)
+        .url(r.url("/"))
+        .default_interval()
+        .args(&["--reload-on-start"])
+        .start();
     assert!(wait_until(10, || r.count() == 1), "{}", p.log());
     assert_eq!(r.digests()[0], sum.trim());
 }
@@ -286,20 +286,14 @@ fn a_sidecar_killed_and_restarted_delivers_what_it_missed_once() {
     let state = t.path("emptydir/state");
     std::fs::create_dir_all(t.path("emptydir")).unwrap();
     let r = Receiver::start(vec![]);
-    let vol = t.path("vol");
-    let args = [
-        "-v",
-        "-p",
-        vol.to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "50ms",
-        "--state-file",
-        state.to_str().unwrap(),
-    ];
-    let mut p = Proc::start(&args);
-    p.wait_for("hashreload started");
+    let start = || {
+        Run::new(t.path("vol"))
+            .url(r.url("/"))
+            .interval("50ms")
+            .args(&["--state-file", state.to_str().unwrap()])
+            .start()
+    };
+    let mut p = start();
     assert!(
         wait_until(5, || state.exists()),
         "the state is recorded at start"
@@ -309,7 +303,7 @@ fn a_sidecar_killed_and_restarted_delivers_what_it_missed_once() {
     p.wait_exit(5).unwrap();
     let new = payload(&[("a.yml", "2")]);
     v.write(&new);
-    let p = Proc::start(&args);
+    let p = start();
     assert!(wait_until(10, || r.count() == 1), "{}", p.log());
     assert_eq!(r.digests(), [coreutils_digest(&new)]);
     assert!(
@@ -321,7 +315,7 @@ fn a_sidecar_killed_and_restarted_delivers_what_it_missed_once() {
     drop(p);
 
     // Restarted with nothing missed: no reload at start.
-    let p = Proc::start(&args);
+    let p = start();
     p.wait_scans(5);
     assert_eq!(r.count(), 1);
     drop(p);
@@ -335,7 +329,7 @@ fn a_sidecar_killed_and_restarted_delivers_what_it_missed_once() {
         ),
     )
     .unwrap();
-    let p = Proc::start(&args);
+    let p = start();
     assert!(wait_until(10, || r.count() == 2), "{}", p.log());
     p.wait_scans(5);
     assert_eq!(r.count(), 2);

@@ -6,12 +6,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// Starts the binary with `--listen-address 127.0.0.1:0`; returns it and the bound port.
-fn serve(dir: &str, extra: &[&str]) -> (Proc, u16) {
-    let mut args = vec!["-v", "-p", dir, "--listen-address", "127.0.0.1:0"];
-    args.extend_from_slice(extra);
-    let p = Proc::start(&args);
-    p.wait_for("hashreload started");
+/// Starts `run` with `--listen-address 127.0.0.1:0`; returns it and the bound port.
+fn serve(run: Run) -> (Proc, u16) {
+    let p = run.args(&["--listen-address", "127.0.0.1:0"]).start();
     let log = p.log();
     let at = log
         .find("address=127.0.0.1:")
@@ -34,8 +31,9 @@ fn metrics_follow_changes_failures_and_deliveries() {
     let r = Receiver::start(vec![Reply::Status(500, "no"), Reply::Status(500, "no")]);
     let url = r.url("/-/reload?token=secret");
     let (p, port) = serve(
-        t.path("d").to_str().unwrap(),
-        &["-u", &url, "-i", "20ms", "--retry-interval", "100ms"],
+        Run::new(t.path("d"))
+            .url(&url)
+            .args(&["--retry-interval", "100ms"]),
     );
     let (code, m) = get(port, "/metrics");
     assert_eq!(code, 200);
@@ -129,7 +127,7 @@ fn every_metric_is_documented_in_the_readme() {
     let t = Tmp::new();
     t.write("d/a", "a");
     let r = Receiver::start(vec![]);
-    let (_p, port) = serve(t.path("d").to_str().unwrap(), &["-u", &r.url("/")]);
+    let (_p, port) = serve(Run::new(t.path("d")).url(r.url("/")).default_interval());
     let (_, m) = get(port, "/metrics");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -149,8 +147,10 @@ fn healthz_turns_503_while_the_loop_is_stuck_and_back() {
     t.write("d/a", "a");
     let r = Receiver::start(vec![]);
     let (p, port) = serve(
-        t.path("d").to_str().unwrap(),
-        &["-u", &r.url("/"), "-i", "100ms", "--timeout", "100ms"],
+        Run::new(t.path("d"))
+            .url(r.url("/"))
+            .interval("100ms")
+            .args(&["--timeout", "100ms"]),
     );
     assert_eq!(get(port, "/healthz"), (200, "ok\n".to_string()));
     // A scan that takes far longer than the limit (300 ms): a 3 GB sparse file, as on a slow mount.
@@ -181,7 +181,7 @@ fn the_server_is_bounded() {
     let t = Tmp::new();
     t.write("d/a", "a");
     let r = Receiver::start(vec![]);
-    let (_p, port) = serve(t.path("d").to_str().unwrap(), &["-u", &r.url("/")]);
+    let (p, port) = serve(Run::new(t.path("d")).url(r.url("/")).default_interval());
     assert_eq!(get(port, "/nope").0, 404);
     assert_eq!(
         request(port, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").0,
@@ -206,11 +206,23 @@ fn the_server_is_bounded() {
     );
 
     // Idle connections that never send a byte fill every slot, then are closed at their deadline.
+    let sockets = || {
+        std::fs::read_dir(format!("/proc/{}/fd", p.child.id()))
+            .unwrap()
+            .flatten()
+            .filter(|fd| {
+                std::fs::read_link(fd.path())
+                    .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+            })
+            .count()
+    };
+    let listening = sockets();
     let start = Instant::now();
     let mut idle: Vec<TcpStream> = (0..8)
         .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The server has accepted all eight before the ninth comes.
+    assert!(wait_until(10, || sockets() >= listening + 8), "{}", p.log());
     let (code, _) = get(port, "/healthz");
     assert_eq!(code, 200, "served once the idle connections timed out");
     let waited = start.elapsed();
@@ -305,20 +317,10 @@ fn busy_log(format: &str) -> String {
         500,
         "bad \"quote\" = x\nline2\ttab \\ end",
     )]);
-    let mut p = Proc::start(&[
-        "-v",
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "-u",
-        &r.url("/"),
-        "-i",
-        "20ms",
-        "--retry-interval",
-        "20ms",
-        "--log-format",
-        format,
-    ]);
-    p.wait_for("started");
+    let mut p = Run::new(t.path("d"))
+        .url(r.url("/"))
+        .args(&["--retry-interval", "20ms", "--log-format", format])
+        .start();
     t.write("d/a", "b");
     p.wait_for("delivered");
     let (status, _) = p.signal(libc::SIGTERM);
@@ -384,26 +386,22 @@ fn no_memory_or_descriptor_growth_over_ten_thousand_polls() {
     let mut v = Volume::new(t.path("vol"));
     v.write(&payload(&[("a.yml", "a"), ("rules/b.yml", "b")]));
     let r = Receiver::start(vec![]);
-    let (p, port) = serve(
-        t.path("vol").to_str().unwrap(),
-        &["-u", &r.url("/"), "-i", "1ms"],
-    );
-    let polls = || sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0);
-    assert!(wait_until(30, || polls() >= 1000.0), "{}", p.log());
+    let (p, port) = serve(Run::new(t.path("vol")).url(r.url("/")).interval("1ms"));
+    assert!(wait_until(30, || polls(port) >= 1000.0), "{}", p.log());
     v.write(&payload(&[("a.yml", "warm-up change")]));
     assert!(wait_until(10, || r.count() == 1));
     // Private memory: a leak grows it. VmRSS also counts the binary's own pages, which the loop
     // drops after each round of deliveries and the metrics scrapes map back.
     let (_, fds0) = steady_footprint(p.child.id());
     let rss0 = proc_status(p.child.id(), "RssAnon");
-    let start = polls();
+    let start = polls(port);
     for i in 0..5 {
         // Changes and deliveries along the way, not only idle scans.
         v.write(&payload(&[("a.yml", &format!("change {i}"))]));
         assert!(wait_until(10, || r.count() == 2 + i), "{}", p.log());
     }
     assert!(
-        wait_until(90, || polls() >= start + 10_000.0),
+        wait_until(90, || polls(port) >= start + 10_000.0),
         "{}",
         p.log()
     );

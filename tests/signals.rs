@@ -76,15 +76,16 @@ impl Nginx {
 }
 
 #[test]
+#[ignore = "needs nginx"]
 fn nginx_serves_the_new_config_after_a_hup_through_its_pid_file() {
-    if !have("nginx") {
-        return;
-    }
+    need("nginx");
     let mut n = Nginx::new();
     let _nginx = n.start();
     assert_eq!(n.body().as_deref(), Some("v1\n"));
-    let p = Proc::start(&["-p", &n.dir(), "--pid-file", &n.pid_file(), "-i", "100ms"]);
-    p.wait_for("hashreload started");
+    let p = Run::new(n.dir())
+        .interval("100ms")
+        .args(&["--pid-file", &n.pid_file()])
+        .start();
     n.configure("v2");
     assert!(
         wait_until(20, || n.body().as_deref() == Some("v2\n")),
@@ -95,23 +96,15 @@ fn nginx_serves_the_new_config_after_a_hup_through_its_pid_file() {
 }
 
 #[test]
+#[ignore = "needs nginx"]
 fn nginx_found_by_name_gets_the_hup_on_its_master_only() {
-    if !have("nginx") {
-        return;
-    }
+    need("nginx");
     let mut n = Nginx::new();
     let nginx = n.start();
-    let p = Proc::start(&[
-        "-p",
-        &n.dir(),
-        "--process",
-        "nginx",
-        "--signal",
-        "SIGHUP",
-        "-i",
-        "100ms",
-    ]);
-    p.wait_for("hashreload started");
+    let p = Run::new(n.dir())
+        .interval("100ms")
+        .args(&["--process", "nginx", "--signal", "SIGHUP"])
+        .start();
     n.configure("v3");
     assert!(
         wait_until(20, || n.body().as_deref() == Some("v3\n")),
@@ -125,24 +118,15 @@ fn nginx_found_by_name_gets_the_hup_on_its_master_only() {
 }
 
 #[test]
+#[ignore = "needs nginx"]
 fn a_change_waits_for_nginx_to_start() {
-    if !have("nginx") {
-        return;
-    }
+    need("nginx");
     let mut n = Nginx::new();
-    let p = Proc::start(&[
-        "-p",
-        &n.dir(),
-        "--pid-file",
-        &n.pid_file(),
-        "-i",
-        "100ms",
-        "--retry-interval",
-        "100ms",
-        "--max-backoff",
-        "300ms",
-    ]);
-    p.wait_for("hashreload started");
+    let p = Run::new(n.dir())
+        .interval("100ms")
+        .args(&["--pid-file", &n.pid_file()])
+        .args(&["--retry-interval", "100ms", "--max-backoff", "300ms"])
+        .start();
     n.configure("v2");
     p.wait_for_n("reload failed", 2);
     assert!(
@@ -171,22 +155,21 @@ fn names_match_as_the_kernel_cuts_them_and_only_top_most_processes() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let server = Proc::spawn(Command::new(&script).arg("parent"));
-    assert!(wait_until(10, || {
+    // The child of the same name (the parent's other children are its `sleep`s).
+    let child = || -> Option<i32> {
         let kids =
             std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", server.child.id()));
-        kids.is_ok_and(|k| !k.trim().is_empty())
-    }));
-    let p = Proc::start(&[
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "--process",
-        "prometheus-alertmanager",
-        "--signal",
-        "USR1",
-        "-i",
-        "50ms",
-    ]);
-    p.wait_for("hashreload started");
+        kids.ok()?.split_whitespace().find_map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            cmdline.ends_with(b"child\0").then(|| pid.parse().ok())?
+        })
+    };
+    assert!(wait_until(10, || child().is_some()));
+    let child = child().unwrap();
+    let p = Run::new(t.path("d"))
+        .interval("50ms")
+        .args(&["--process", "prometheus-alertmanager", "--signal", "USR1"])
+        .start();
     t.write("d/a", "b");
     let parent = format!("{}.parent", script.display());
     assert!(
@@ -194,39 +177,32 @@ fn names_match_as_the_kernel_cuts_them_and_only_top_most_processes() {
         "{}",
         p.log()
     );
-    p.wait_for("SIGUSR1 sent to process");
+    p.wait_for(&format!("SIGUSR1 sent to process {}", server.child.id()));
     assert!(
         !std::path::Path::new(&format!("{}.child", script.display())).exists(),
         "the child was signalled"
     );
     // Kill the child too (the parent's Drop only kills the parent).
-    let _ = Command::new("pkill")
-        .args(["-f", &format!("{} child", script.display())])
-        .status();
+    unsafe { libc::kill(child, libc::SIGKILL) };
 }
 
 #[test]
+#[ignore = "needs root and setpriv"]
 fn no_process_and_permission_denied_keep_the_change_pending() {
+    need_root();
+    need("setpriv");
     let t = Tmp::new();
     t.write("d/a", "a");
     // A root process that nobody may signal.
     let victim = Proc::spawn(Command::new("sleep").arg("60"));
     std::fs::write(t.path("victim.pid"), victim.child.id().to_string()).unwrap();
-    let p = Proc::start_as_nobody(&[
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "--pid-file",
-        t.path("victim.pid").to_str().unwrap(),
-        "--process",
-        "no-such-server-xyz",
-        "-i",
-        "50ms",
-        "--retry-interval",
-        "50ms",
-        "--max-backoff",
-        "100ms",
-    ]);
-    p.wait_for("hashreload started");
+    let p = Run::new(t.path("d"))
+        .interval("50ms")
+        .args(&["--pid-file", t.path("victim.pid").to_str().unwrap()])
+        .args(&["--process", "no-such-server-xyz"])
+        .args(&["--retry-interval", "50ms", "--max-backoff", "100ms"])
+        .nobody()
+        .start();
     t.write("d/a", "b");
     p.wait_for_n("reload failed", 4);
     let log = p.log();

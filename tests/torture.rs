@@ -270,29 +270,17 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
     let vol = t.path("vol");
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let mut p = Proc::start(&[
-        "--listen-address",
-        &listen,
-        "-p",
-        vol.to_str().unwrap(),
-        "-u",
-        &url,
-        "-i",
-        "50ms",
-        "--timeout",
-        "150ms",
-        "--retry-interval",
-        "10ms",
-        "--max-backoff",
-        "100ms",
-    ]);
-    p.wait_for("hashreload started");
+    let mut p = Run::new(&vol)
+        .url(&url)
+        .interval("50ms")
+        .args(&["--listen-address", &listen, "--timeout", "150ms"])
+        .args(&["--retry-interval", "10ms", "--max-backoff", "100ms"])
+        .start();
     let pid = p.child.id();
     let (rss_start, fds_start) = steady_footprint(pid);
     let mut rss_max = rss_start;
     let (mut identical, mut swaps) = (0, 0);
-    let polls = || sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0);
-    let mut last_polls = polls();
+    let mut last_polls = polls(port);
     let started = Instant::now();
 
     for n in 1..=updates {
@@ -345,7 +333,7 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
                 p.log()
             );
             // Never stalled: it kept scanning since the last look.
-            let now = polls();
+            let now = polls(port);
             assert!(now > last_polls, "seed {seed}: no scan for 100 updates");
             last_polls = now;
             rss_max = rss_max.max(footprint(pid).0);
@@ -372,9 +360,14 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
         endpoint.seen().last(),
         p.log()
     );
-    // A few more scans: nothing more may arrive.
+    // Five more scans: nothing more may arrive.
     let requests = endpoint.seen().len();
-    thread::sleep(Duration::from_millis(300));
+    let scanned = polls(port);
+    assert!(
+        wait_until(10, || polls(port) >= scanned + 5.0),
+        "seed {seed}\n{}",
+        p.log()
+    );
     let seen = endpoint.seen();
     assert_eq!(
         seen.len(),

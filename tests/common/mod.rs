@@ -398,6 +398,8 @@ pub fn free_port() -> u16 {
 pub struct Proc {
     pub child: Child,
     log: Arc<Mutex<String>>,
+    /// Set once stderr reached its end: everything written is in `log`.
+    log_done: Arc<AtomicBool>,
 }
 
 impl Proc {
@@ -413,7 +415,8 @@ impl Proc {
             .spawn()
             .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
-        let l = log.clone();
+        let log_done = Arc::new(AtomicBool::new(false));
+        let (l, done) = (log.clone(), log_done.clone());
         let stderr = child.stderr.take().unwrap();
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -422,15 +425,13 @@ impl Proc {
                 l.push_str(&line);
                 l.push('\n');
             }
+            done.store(true, Ordering::SeqCst);
         });
-        Proc { child, log }
-    }
-
-    /// The binary as nobody (65534, no groups): root would read and signal everything.
-    pub fn start_as_nobody(args: &[&str]) -> Proc {
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
-        Proc::spawn(cmd.args(args))
+        Proc {
+            child,
+            log,
+            log_done,
+        }
     }
 
     pub fn log(&self) -> String {
@@ -485,6 +486,114 @@ impl Drop for Proc {
     }
 }
 
+/// The daemon under test against a volume: `Run::new(&dir).url(r.url("/")).start()` runs
+/// `hashreload -v -p DIR -u URL -i 20ms` and waits for its start line. Verbose, so
+/// `Proc::wait_scans` can count the loop's scans. Flags given with `args` come last (a COMMAND
+/// and its arguments too); `under` runs it through another program (setpriv, prlimit, unshare).
+pub struct Run {
+    paths: Vec<String>,
+    urls: Vec<String>,
+    interval: Option<String>,
+    args: Vec<String>,
+    under: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Run {
+    pub fn new(path: impl AsRef<Path>) -> Run {
+        Run {
+            paths: Vec::new(),
+            urls: Vec::new(),
+            interval: Some("20ms".into()),
+            args: Vec::new(),
+            under: Vec::new(),
+            env: Vec::new(),
+        }
+        .path(path)
+    }
+
+    /// Another root to watch.
+    pub fn path(mut self, path: impl AsRef<Path>) -> Run {
+        self.paths.push(path.as_ref().to_str().unwrap().to_string());
+        self
+    }
+
+    pub fn url(mut self, url: impl Into<String>) -> Run {
+        self.urls.push(url.into());
+        self
+    }
+
+    /// `-i`; 20ms unless set.
+    pub fn interval(mut self, interval: &str) -> Run {
+        self.interval = Some(interval.into());
+        self
+    }
+
+    /// No `-i`: the binary's own default.
+    pub fn default_interval(mut self) -> Run {
+        self.interval = None;
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Run {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Run {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the binary as the last argument of `wrapper` (e.g. `["prlimit", "--nofile=10", "--"]`).
+    pub fn under(mut self, wrapper: &[&str]) -> Run {
+        self.under = wrapper.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    /// As nobody (65534, no groups): root would read and signal everything.
+    pub fn nobody(self) -> Run {
+        self.under(&[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+    }
+
+    /// Starts it and waits for `hashreload started`.
+    pub fn start(self) -> Proc {
+        let mut cmd = match self.under.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(wrapper_args).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
+        cmd.arg("-v");
+        for p in &self.paths {
+            cmd.args(["-p", p]);
+        }
+        for u in &self.urls {
+            cmd.args(["-u", u]);
+        }
+        if let Some(i) = &self.interval {
+            cmd.args(["-i", i]);
+        }
+        cmd.args(&self.args);
+        cmd.envs(self.env);
+        let p = Proc::spawn(&mut cmd);
+        p.wait_for("hashreload started");
+        p
+    }
+}
+
+/// Scans the loop finished, from the metrics on 127.0.0.1:`port` (`--listen-address`).
+pub fn polls(port: u16) -> f64 {
+    sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0)
+}
+
 /// Runs the binary to completion (for usage errors): exit code and stderr.
 pub fn run(args: &[&str]) -> (i32, String) {
     run_cmd(Command::new(BIN).args(args))
@@ -497,11 +606,11 @@ pub fn run_cmd(cmd: &mut Command) -> (i32, String) {
     let Some(status) = p.wait_exit(10) else {
         panic!("did not exit within 10 s; log:\n{}", p.log());
     };
-    // Let the reader thread drain what is left of stderr.
-    let mut seen = usize::MAX;
-    wait_until(2, || {
-        std::mem::replace(&mut seen, p.log().len()) == p.log().len()
-    });
+    assert!(
+        wait_until(10, || p.log_done.load(Ordering::SeqCst)),
+        "stderr still open 10 s after the exit; log:\n{}",
+        p.log()
+    );
     (status.code().unwrap_or(-1), p.log())
 }
 
@@ -547,22 +656,28 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
-/// Whether `bin` is installed; under CI its absence fails the test.
-pub fn have(bin: &str) -> bool {
+/// Fails the test unless `bin` is installed. Tests that call it are `#[ignore = "needs ..."]`:
+/// `scripts/test` runs them (`--include-ignored`) under CI or when every tool is there, and
+/// then a missing tool is a failure, never a silent pass.
+pub fn need(bin: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {bin}")])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !found {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "{bin} is not installed"
-        );
-        eprintln!("skipped: {bin} is not installed (scripts/test installs it when CI=true)");
-    }
-    found
+    assert!(
+        found,
+        "{bin} is not installed; scripts/install-test-deps installs it (as root, with apt-get)"
+    );
+}
+
+/// Fails the test unless it runs as root (to drop to nobody, chroot, or unshare a PID namespace).
+pub fn need_root() {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test needs root; scripts/test runs it only as root or under CI"
+    );
 }
 
 /// Evaluates a Python expression over a JSON document `d`; returns what it prints.
@@ -666,7 +781,7 @@ pub fn coreutils_digests(payloads: &[Payload]) -> Vec<String> {
         .collect()
 }
 
-/// A number from /proc/PID/status, such as `VmRSS` (in kB) or `voluntary_ctxt_switches`.
+/// A number from /proc/PID/status, such as `VmRSS` or `RssAnon` (in kB).
 pub fn proc_status(pid: u32, field: &str) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
