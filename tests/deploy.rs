@@ -42,7 +42,11 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
                 print("MOUNT", m["mountPath"])
                 for key, value in data.get((kind, name), {}).items():
                     print("FILE", m["mountPath"], key, value.encode().hex())
-            probe = c["livenessProbe"]["httpGet"]
+            live = c["livenessProbe"]
+            probe = live["httpGet"]
+            # /healthz fails after max(3 x interval, timeout + 2 x interval): 30 s at the defaults.
+            defaults = not any(a.split("=")[0] in ("-i", "--interval", "--timeout") for a in c.get("args", []))
+            window = live.get("periodSeconds", 10) * live.get("failureThreshold", 3)
             print("PROBE", probe["path"], probe["port"])
             sc, res = c.get("securityContext", {}), c.get("resources", {})
             want = [
@@ -53,6 +57,7 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
                 (res.get("requests") == {"cpu": "1m", "memory": "4Mi"}, "requests cpu 1m, memory 4Mi"),
                 (res.get("limits", {}).get("memory") == "16Mi", "limits memory 16Mi"),
                 (probe["path"] == "/healthz", "liveness on /healthz"),
+                (defaults and window > 30, "a liveness window above the 30 s /healthz limit of the defaults"),
                 (any(a.startswith("--state-file=") for a in c.get("args", [])), "a state file on an emptyDir"),
             ]
             for ok, what in want:
