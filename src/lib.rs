@@ -5,20 +5,24 @@
 pub mod cli;
 pub mod curl;
 pub mod digest;
+pub mod duration;
 pub mod log;
 pub mod metrics;
+pub mod oneshot;
 pub mod poll;
 pub mod process;
 pub mod server;
 pub mod signal;
 pub mod state;
 pub mod target;
-pub mod verify;
 pub mod volume;
 
 use std::ffi::OsString;
 use std::rc::Rc;
 use std::sync::Arc;
+
+/// The version `--version`, the start log line, metrics and the User-Agent report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Exit codes, as documented in the README.
 pub const EXIT_RUNTIME: i32 = 1;
@@ -28,13 +32,13 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn run(args: Vec<OsString>) -> i32 {
     let config = match cli::parse(args) {
         Ok(cli::Parsed::Run(c)) => c,
-        Ok(cli::Parsed::Digest(d)) => return verify::digest_command(d),
+        Ok(cli::Parsed::Digest(d)) => return oneshot::digest_command(d),
         Ok(cli::Parsed::Help) => {
             print!("{}", cli::help());
             return 0;
         }
         Ok(cli::Parsed::Version) => {
-            println!("hashreload {}", cli::VERSION);
+            println!("hashreload {}", VERSION);
             return 0;
         }
         Err(e) => {
@@ -127,7 +131,7 @@ fn settings(config: &cli::Config) -> poll::Settings {
 
 fn once(mut config: cli::Config) -> i32 {
     let mut targets = targets(&mut config);
-    verify::once(
+    oneshot::once(
         &poll::SystemClock,
         &config.paths,
         &mut targets,

@@ -6,11 +6,13 @@
 //! that succeeded is never sent the same change again because another failed. The clock and the
 //! scanner are parameters, so unit tests drive the loop without sleeping.
 
-use crate::cli::{format_duration, VERSION};
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
+use crate::duration::format_duration;
 use crate::log;
 use crate::metrics::{Shared, Stats, TargetStats};
 use crate::state;
+use crate::target::Deliver;
+use crate::VERSION;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,12 +38,6 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
     }
-}
-
-/// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
-pub trait Deliver {
-    fn name(&self) -> &str;
-    fn deliver(&mut self, digest: &str) -> Result<String, String>;
 }
 
 pub struct Settings {

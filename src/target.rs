@@ -1,6 +1,8 @@
-//! Reload targets: an HTTP endpoint or a COMMAND. Each delivery is one bounded attempt that
+//! Reload targets: an HTTP endpoint, a signal or a COMMAND, behind the `Deliver` trait, and what
+//! an HTTP target is made of (URL, method, headers). Each delivery is one bounded attempt that
 //! either succeeds or says why it failed; retrying is the poll loop's business.
 
+use crate::duration::format_duration;
 use crate::process;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -11,6 +13,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
+pub trait Deliver {
+    fn name(&self) -> &str;
+    fn deliver(&mut self, digest: &str) -> Result<String, String>;
+}
 
 /// How much of a failed response's body is logged (Prometheus explains a bad config there).
 const BODY_PREFIX: u64 = 512;
@@ -240,6 +248,41 @@ impl Accept {
     }
 }
 
+/// An HTTP method as `-X`/`--method` give it: a token, such as POST, PUT or GET.
+pub fn parse_method(flag: &str, m: &str) -> Result<String, String> {
+    if !m.is_empty() && m.bytes().all(is_token) {
+        Ok(m.to_string())
+    } else {
+        Err(format!(
+            "{flag} '{m}': expected an HTTP method such as POST, PUT or GET"
+        ))
+    }
+}
+
+/// RFC 9110 `tchar`: what may appear in a method or header name.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `Name: value`, with the value free of CR, LF and other control characters.
+pub fn parse_header(flag: &str, h: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = h.split_once(':') else {
+        return Err(format!("{flag}: expected 'Name: value'"));
+    };
+    if name.is_empty() || !name.bytes().all(is_token) {
+        return Err(format!(
+            "{flag}: the name before ':' must be a valid HTTP header name"
+        ));
+    }
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "{flag} {name}: the value must not contain CR, LF or other control characters"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
 /// What an HTTP target sends.
 #[derive(Debug)]
 pub struct HttpOptions {
@@ -391,7 +434,7 @@ impl Command {
                 }
                 break Err(format!(
                     "killed after timeout {}",
-                    crate::cli::format_duration(self.timeout)
+                    format_duration(self.timeout)
                 ));
             }
             std::thread::sleep(nap);
@@ -437,7 +480,7 @@ impl Target {
     }
 }
 
-impl crate::poll::Deliver for Target {
+impl Deliver for Target {
     fn name(&self) -> &str {
         Target::name(self)
     }
@@ -497,6 +540,36 @@ mod tests {
         assert_eq!(
             base64(b"Aladdin:open sesame"),
             "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn parses_methods_and_headers() {
+        assert_eq!(parse_method("-X", "PUT").as_deref(), Ok("PUT"));
+        assert_eq!(
+            parse_method("--method", "PO ST").unwrap_err(),
+            "--method 'PO ST': expected an HTTP method such as POST, PUT or GET"
+        );
+        assert!(parse_method("-X", "").is_err());
+        assert_eq!(
+            parse_header("-H", "X-A:  1 2\t"),
+            Ok(("X-A".to_string(), "1 2".to_string()))
+        );
+        assert_eq!(
+            parse_header("-H", "NoColon").unwrap_err(),
+            "-H: expected 'Name: value'"
+        );
+        assert!(parse_header("-H", "Bad Name: x")
+            .unwrap_err()
+            .contains("valid HTTP header name"));
+        assert!(parse_header("-H", ": x").is_err());
+        assert_eq!(
+            parse_header("--header", "X: a\r\nInjected: 1").unwrap_err(),
+            "--header X: the value must not contain CR, LF or other control characters"
+        );
+        assert_eq!(
+            parse_header("-H", "X: a\tb"),
+            Ok(("X".to_string(), "a\tb".to_string()))
         );
     }
 

@@ -5,7 +5,8 @@
 
 use crate::cli::{DigestConfig, Expect, Output};
 use crate::digest::{self, hex, Hash, Manifest};
-use crate::poll::{self, Clock, Deliver, Settings};
+use crate::poll::{self, Clock, Settings};
+use crate::target::Deliver;
 use crate::{log, state, volume};
 use std::io::Write;
 use std::path::{Path, PathBuf};
