@@ -51,6 +51,23 @@ pub enum Kind {
     Unsupported,
 }
 
+/// What a flag means when it is not given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultIs {
+    /// A value, parsed exactly as if it were given.
+    Value(&'static str),
+    /// Words for `--help` where no value stands for the default ("any 2xx", "off").
+    Text(&'static str),
+}
+
+impl DefaultIs {
+    pub fn text(self) -> &'static str {
+        match self {
+            DefaultIs::Value(t) | DefaultIs::Text(t) => t,
+        }
+    }
+}
+
 /// One command-line flag. `value` is the placeholder of a flag that takes a value; an empty
 /// `long` marks a short-only flag.
 #[derive(Debug)]
@@ -58,7 +75,7 @@ pub struct Flag {
     pub short: Option<char>,
     pub long: &'static str,
     pub value: Option<&'static str>,
-    pub default: Option<&'static str>,
+    pub default: Option<DefaultIs>,
     pub repeat: bool,
     pub help: &'static str,
     pub kind: Kind,
@@ -85,7 +102,7 @@ const fn own(
     short: Option<char>,
     long: &'static str,
     value: Option<&'static str>,
-    default: Option<&'static str>,
+    default: Option<DefaultIs>,
     repeat: bool,
     help: &'static str,
 ) -> Flag {
@@ -134,6 +151,7 @@ const fn other(
     }
 }
 
+use DefaultIs::{Text, Value};
 use Kind::{Compat, Unsupported};
 use Origin::{ConfigReloader as Pcr, ConfigmapReload as Cmr, Watch};
 
@@ -143,45 +161,45 @@ pub const FLAGS: &[Flag] = &[
         "Directory (walked recursively) or file to watch; repeatable, at least one"),
     own(Some('u'), "url", Some("URL"), None, true,
         "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth"),
-    own(Some('X'), "method", Some("METHOD"), Some("POST"), false, "HTTP method of reload requests"),
-    own(None, "status", Some("CODES"), Some("any 2xx"), false,
+    own(Some('X'), "method", Some("METHOD"), Some(Value("POST")), false, "HTTP method of reload requests"),
+    own(None, "status", Some("CODES"), Some(Text("any 2xx")), false,
         "HTTP statuses that count as success, a comma list such as 200,204"),
-    own(None, "timeout", Some("DUR"), Some("10s"), false,
+    own(None, "timeout", Some("DUR"), Some(Value("10s")), false,
         "Limit for one delivery attempt (request or COMMAND run)"),
     own(Some('H'), "header", Some("'NAME: VALUE'"), None, true,
         "Extra request header; repeatable. Values never reach a log"),
     own(None, "bearer-token-file", Some("FILE"), None, false,
         "Send 'Authorization: Bearer <file content>', re-read at every request"),
-    own(Some('i'), "interval", Some("DUR"), Some("10s"), false,
+    own(Some('i'), "interval", Some("DUR"), Some(Value("10s")), false,
         "Full re-hash interval: the bound on noticing a change anywhere"),
-    own(None, "retry-interval", Some("DUR"), Some("1s"), false,
+    own(None, "retry-interval", Some("DUR"), Some(Value("1s")), false,
         "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
-    own(None, "max-backoff", Some("DUR"), Some("5m"), false, "Longest wait between delivery attempts"),
+    own(None, "max-backoff", Some("DUR"), Some(Value("5m")), false, "Longest wait between delivery attempts"),
     own(None, "stat-cache", None, None, false,
         "Reuse a file's hash while its inode, size, mtime and ctime are unchanged (large trees)"),
-    own(None, "data-check-interval", Some("DUR"), Some("200ms"), false,
+    own(None, "data-check-interval", Some("DUR"), Some(Value("200ms")), false,
         "Between full re-hashes, read where each root's ..data points this often; 0: off"),
-    own(None, "settle", Some("DUR"), Some("0"), false,
+    own(None, "settle", Some("DUR"), Some(Value("0")), false,
         "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
     own(None, "process", Some("NAME"), None, false,
         "Signal the top-most processes named NAME on each change (see --signal)"),
     own(None, "pid-file", Some("FILE"), None, false,
         "Signal the process whose id FILE holds (re-read at each delivery)"),
-    own(None, "signal", Some("SIG"), Some("HUP"), false,
+    own(None, "signal", Some("SIG"), Some(Value("HUP")), false,
         "Signal for --process and --pid-file: a name (HUP, SIGUSR1) or a number"),
     own(None, "reload-on-start", None, None, false, "Deliver once after the first scan"),
     own(None, "state-file", Some("FILE"), None, false,
         "Record what each target acknowledged; at start, deliver what a target missed"),
     own(None, "once", None, None, false,
         "One scan; deliver if the content differs from --state-file, then exit"),
-    own(None, "attempts", Some("N"), Some("3"), false, "With --once: tries per target"),
+    own(None, "attempts", Some("N"), Some(Value("3")), false, "With --once: tries per target"),
     own(None, "expect", Some("DIGEST|@FILE"), None, false,
         "With --once: exit 3, naming what differs, unless the content has this digest"),
-    own(None, "listen-address", Some("ADDR"), Some("off"), false,
+    own(None, "listen-address", Some("ADDR"), Some(Text("off")), false,
         "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
-    own(None, "metrics-path", Some("PATH"), Some("/metrics"), false, "Where metrics are served"),
-    own(None, "log-format", Some("FORMAT"), Some("logfmt"), false, "logfmt or json"),
-    own(None, "log-level", Some("LEVEL"), Some("info"), false, "debug, info, warn or error"),
+    own(None, "metrics-path", Some("PATH"), Some(Value("/metrics")), false, "Where metrics are served"),
+    own(None, "log-format", Some("FORMAT"), Some(Value("logfmt")), false, "logfmt or json"),
+    own(None, "log-level", Some("LEVEL"), Some(Value("info")), false, "debug, info, warn or error"),
     own(Some('v'), "verbose", None, None, false, "Same as --log-level debug"),
     own(Some('q'), "quiet", None, None, false, "Same as --log-level warn"),
     own(Some('h'), "help", None, None, false, "Print this help"),
@@ -392,6 +410,22 @@ impl Options {
         }
     }
 
+    /// A single-valued flag's value, or else its default from `FLAGS`, through the same `parse`.
+    fn or_default<T>(
+        &self,
+        long: &str,
+        parse: impl Fn(&str, &OsStr) -> Result<T, UsageError>,
+    ) -> Result<T, UsageError> {
+        if let Some((spelled, v)) = self.last(long) {
+            return parse(spelled, v);
+        }
+        let flag = find_long(long.as_bytes()).expect("read by its long name");
+        match flag.default {
+            Some(Value(v)) => parse(&flag.spelled(), OsStr::new(v)),
+            _ => unreachable!("--{long} has no default value in FLAGS"),
+        }
+    }
+
     fn used(&self, origin: Origin) -> bool {
         self.0.iter().any(|g| g.origin == origin)
     }
@@ -450,57 +484,132 @@ pub fn parse_with_env(
         return Ok(Parsed::Version);
     }
     o.add_env(env);
-    let mut notes = Vec::new();
-    // configmap-reload's spellings bring its defaults: metrics on :9533, success is HTTP 200.
-    let cmr = o.used(Origin::ConfigmapReload);
+    Ok(Parsed::Run(Box::new(config(&o, &command)?)))
+}
 
-    let paths: Vec<(&str, PathBuf)> = o
-        .values("path")
-        .into_iter()
-        .map(|(s, p)| (s, PathBuf::from(p)))
-        .collect();
+/// Every value checked, in a fixed order, so the first problem on the command line is the one
+/// reported.
+fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
+    let mut notes = Vec::new();
+    let paths = paths(o)?;
+    let urls = urls(o)?;
+    let timeout = o.or_default("timeout", |s, v| duration(s, v, false))?;
+    let (command, curl) = command_target(command, timeout, &mut notes)?;
+    let (signals, signal) = signal_targets(o)?;
+    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
+        return usage(
+            "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
+        );
+    }
+    let (method, accept, headers, bearer_token_file) = http_options(o, &urls)?;
+    let interval = o.or_default("interval", |s, v| duration(s, v, false))?;
+    let data_check_interval = o.or_default("data-check-interval", |s, v| duration(s, v, true))?;
+    let retry_interval = o.or_default("retry-interval", |s, v| duration(s, v, false))?;
+    let max_backoff = o.or_default("max-backoff", |s, v| duration(s, v, false))?;
+    let settle = o.or_default("settle", |s, v| duration(s, v, true))?;
+    check_backoff(max_backoff, retry_interval)?;
+    let (log_format, log_level) = logging(o)?;
+    let (listen_address, metrics_path) = serving(o)?;
+    if let Some((s, _)) = o.last("webhook-retries") {
+        notes.push((
+            Level::Info,
+            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
+        ));
+    }
+    let (once, attempts, expect, state_file) = one_pass(o)?;
+    Ok(Config {
+        paths,
+        urls,
+        method,
+        accept,
+        timeout,
+        headers,
+        bearer_token_file,
+        interval,
+        retry_interval,
+        max_backoff,
+        settle,
+        reload_on_start: o.flag("reload-on-start")?,
+        stat_cache: o.flag("stat-cache")?,
+        data_check_interval,
+        log_format,
+        log_level,
+        listen_address,
+        metrics_path,
+        command,
+        signals,
+        signal,
+        curl,
+        state_file,
+        once,
+        attempts,
+        expect,
+        notes,
+    })
+}
+
+fn paths(o: &Options) -> Result<Vec<PathBuf>, UsageError> {
+    let paths = o.values("path");
     if paths.is_empty() {
         return usage("--path: at least one directory or file to watch is required");
     }
-    for (spelled, p) in &paths {
-        check_path(spelled, p)?;
-    }
-    let urls = o
-        .values("url")
+    paths
+        .into_iter()
+        .map(|(spelled, p)| {
+            let p = PathBuf::from(p);
+            check_path(spelled, &p)?;
+            Ok(p)
+        })
+        .collect()
+}
+
+fn urls(o: &Options) -> Result<Vec<HttpUrl>, UsageError> {
+    o.values("url")
         .into_iter()
         .map(|(s, u)| {
             HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError::new(format!("{s}: {e}")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let timeout = duration(o.last("timeout"), Duration::from_secs(10), false)?;
-    let (command, curl) = match command.split_first() {
-        None => (None, None),
-        Some((program, rest)) => match target::find_program(program) {
-            Some(path) => (Some((path, rest.to_vec())), None),
-            None if Path::new(program).file_name() == Some(OsStr::new("curl")) => {
-                let curl = crate::curl::parse(rest, timeout)
-                    .map_err(|e| UsageError::new(format!("COMMAND curl: {e}")))?;
-                notes.push((
-                    Level::Info,
-                    "curl is not installed: hashreload makes the COMMAND's request itself".into(),
-                ));
-                if !curl.fail {
-                    notes.push((
-                        Level::Warn,
-                        "curl without -f/--fail: any HTTP answer counts as success, as in curl"
-                            .into(),
-                    ));
-                }
-                (None, Some(curl))
-            }
-            None => {
-                return usage(format!(
-                    "COMMAND '{}': not found or not executable (searched PATH)",
-                    program.to_string_lossy()
-                ))
-            }
-        },
+        .collect()
+}
+
+type CommandTarget = (Option<(PathBuf, Vec<OsString>)>, Option<Curl>);
+
+/// The COMMAND: a program found on PATH, or `curl` made by us where there is none.
+fn command_target(
+    command: &[OsString],
+    timeout: Duration,
+    notes: &mut Vec<(Level, String)>,
+) -> Result<CommandTarget, UsageError> {
+    let Some((program, rest)) = command.split_first() else {
+        return Ok((None, None));
     };
+    if let Some(path) = target::find_program(program) {
+        return Ok((Some((path, rest.to_vec())), None));
+    }
+    if Path::new(program).file_name() != Some(OsStr::new("curl")) {
+        return usage(format!(
+            "COMMAND '{}': not found or not executable (searched PATH)",
+            program.to_string_lossy()
+        ));
+    }
+    let curl = crate::curl::parse(rest, timeout)
+        .map_err(|e| UsageError::new(format!("COMMAND curl: {e}")))?;
+    notes.push((
+        Level::Info,
+        "curl is not installed: hashreload makes the COMMAND's request itself".into(),
+    ));
+    if !curl.fail {
+        notes.push((
+            Level::Warn,
+            "curl without -f/--fail: any HTTP answer counts as success, as in curl".into(),
+        ));
+    }
+    Ok((None, Some(curl)))
+}
+
+/// Processes to signal (`--process`, `--pid-file`, prometheus-config-reloader's
+/// `--reload-method=signal`) and the signal.
+fn signal_targets(o: &Options) -> Result<(Vec<Select>, i32), UsageError> {
     let mut signals = Vec::new();
     if let Some((s, name)) = o.last("process") {
         if name.is_empty() {
@@ -531,29 +640,26 @@ pub fn parse_with_env(
             ))
         }
     }
-    let signal = match o.last("signal") {
-        None => libc::SIGHUP,
-        Some((s, v)) => match v.to_str().and_then(parse_signal) {
-            Some(sig) => sig,
-            None => {
-                return usage(format!(
-                    "{s} {}: expected a signal name such as HUP, USR1 or SIGTERM, or a number",
-                    v.to_string_lossy()
-                ))
-            }
-        },
-    };
-    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
-        return usage(
-            "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
-        );
-    }
-    let method = match o.last("method") {
-        None => "POST".to_string(),
-        Some((s, m)) => parse_method(s, &utf8(s, m)?).map_err(UsageError::new)?,
-    };
+    let signal = o.or_default("signal", |s, v| match v.to_str().and_then(parse_signal) {
+        Some(sig) => Ok(sig),
+        None => usage(format!(
+            "{s} {}: expected a signal name such as HUP, USR1 or SIGTERM, or a number",
+            v.to_string_lossy()
+        )),
+    })?;
+    Ok((signals, signal))
+}
+
+type HttpFlags = (String, Accept, Vec<(String, String)>, Option<PathBuf>);
+
+/// What every `--url` request carries: method, accepted statuses, headers, bearer token file.
+fn http_options(o: &Options, urls: &[HttpUrl]) -> Result<HttpFlags, UsageError> {
+    let method = o.or_default("method", |s, m| {
+        parse_method(s, &utf8(s, m)?).map_err(UsageError::new)
+    })?;
+    // "any 2xx" in the table; configmap-reload's spellings bring its default, HTTP 200.
     let accept = match o.last("status") {
-        None if cmr => Accept::Codes(vec![200]),
+        None if o.used(Origin::ConfigmapReload) => Accept::Codes(vec![200]),
         None => Accept::Success,
         Some((s, v)) => Accept::Codes(parse_statuses(s, &utf8(s, v)?)?),
     };
@@ -562,26 +668,20 @@ pub fn parse_with_env(
         .into_iter()
         .map(|(s, h)| parse_header(s, &utf8(s, h)?).map_err(UsageError::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let bearer_token_file = o
-        .last("bearer-token-file")
-        .map(|(s, f)| (s, PathBuf::from(f)));
-    if let Some((s, f)) = &bearer_token_file {
+    let bearer_token_file = o.last("bearer-token-file");
+    if let Some((s, f)) = bearer_token_file {
         if let Err(e) = std::fs::read(f) {
-            return usage(format!("{s} {}: {e}", f.display()));
+            return usage(format!("{s} {}: {e}", Path::new(f).display()));
         }
         if urls.iter().any(|u| u.has_userinfo()) {
             return usage(format!("{s}: cannot be combined with userinfo in --url"));
         }
     }
-    let interval = duration(o.last("interval"), Duration::from_secs(10), false)?;
-    let data_check_interval = duration(
-        o.last("data-check-interval"),
-        Duration::from_millis(200),
-        true,
-    )?;
-    let retry_interval = duration(o.last("retry-interval"), Duration::from_secs(1), false)?;
-    let max_backoff = duration(o.last("max-backoff"), Duration::from_secs(300), false)?;
-    let settle = duration(o.last("settle"), Duration::ZERO, true)?;
+    let bearer_token_file = bearer_token_file.map(|(_, f)| PathBuf::from(f));
+    Ok((method, accept, headers, bearer_token_file))
+}
+
+fn check_backoff(max_backoff: Duration, retry_interval: Duration) -> Result<(), UsageError> {
     if max_backoff < retry_interval {
         return usage(format!(
             "--max-backoff {}: must be at least --retry-interval ({})",
@@ -589,27 +689,37 @@ pub fn parse_with_env(
             format_duration(retry_interval)
         ));
     }
-    let log_format = match o.last("log-format") {
-        None => Format::Logfmt,
-        Some((_, f)) if f == "logfmt" => Format::Logfmt,
-        Some((_, f)) if f == "json" => Format::Json,
-        Some((s, _)) => return usage(format!("{s}: expected logfmt or json")),
-    };
+    Ok(())
+}
+
+fn logging(o: &Options) -> Result<(Format, Level), UsageError> {
+    let format = o.or_default("log-format", |s, f| match f.to_str() {
+        Some("logfmt") => Ok(Format::Logfmt),
+        Some("json") => Ok(Format::Json),
+        _ => usage(format!("{s}: expected logfmt or json")),
+    })?;
     let (verbose, quiet) = (o.flag("verbose")?, o.flag("quiet")?);
     if verbose && quiet {
         return usage("--verbose and --quiet: choose one");
     }
-    let log_level = match o.last("log-level") {
-        Some((s, l)) => match l.to_str().and_then(Level::parse) {
-            Some(l) => l,
-            None => return usage(format!("{s}: expected debug, info, warn or error")),
-        },
+    let level = match o.last("log-level") {
         None if verbose => Level::Debug,
         None if quiet => Level::Warn,
-        None => Level::Info,
+        _ => o.or_default("log-level", |s, l| {
+            match l.to_str().and_then(Level::parse) {
+                Some(l) => Ok(l),
+                None => usage(format!("{s}: expected debug, info, warn or error")),
+            }
+        })?,
     };
+    Ok((format, level))
+}
+
+/// Where metrics and /healthz are served, if anywhere, and the metrics path.
+fn serving(o: &Options) -> Result<(Option<SocketAddr>, String), UsageError> {
+    // "off" in the table; configmap-reload's spellings bring its default, :9533.
     let listen_address = match o.last("listen-address") {
-        None if cmr => parse_listen(":9533"),
+        None if o.used(Origin::ConfigmapReload) => parse_listen(":9533"),
         None => None,
         Some((s, a)) => {
             let a = utf8(s, a)?;
@@ -623,35 +733,30 @@ pub fn parse_with_env(
             }
         }
     };
-    let metrics_path = match o.last("metrics-path") {
-        None => "/metrics".to_string(),
-        Some((s, p)) => {
-            let p = utf8(s, p)?;
-            if !p.starts_with('/') || p == "/healthz" || p.contains(['?', '#', ' ']) {
-                return usage(format!("{s} {p}: expected a path such as /metrics"));
-            }
-            p
+    let metrics_path = o.or_default("metrics-path", |s, p| {
+        let p = utf8(s, p)?;
+        if !p.starts_with('/') || p == "/healthz" || p.contains(['?', '#', ' ']) {
+            return usage(format!("{s} {p}: expected a path such as /metrics"));
         }
-    };
-    if let Some((s, _)) = o.last("webhook-retries") {
-        notes.push((
-            Level::Info,
-            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
-        ));
-    }
+        Ok(p)
+    })?;
+    Ok((listen_address, metrics_path))
+}
+
+type OnePass = (bool, u32, Option<Expect>, Option<PathBuf>);
+
+/// `--once`, `--attempts`, `--expect` and `--state-file`.
+fn one_pass(o: &Options) -> Result<OnePass, UsageError> {
     let once = o.flag("once")?;
-    let attempts = match o.last("attempts") {
-        None => 3,
-        Some((s, n)) => match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
-            Some(n) if n >= 1 => n,
-            _ => {
-                return usage(format!(
-                    "{s} {}: expected a whole number from 1",
-                    n.to_string_lossy()
-                ))
-            }
-        },
-    };
+    let attempts = o.or_default("attempts", |s, n| {
+        match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n >= 1 => Ok(n),
+            _ => usage(format!(
+                "{s} {}: expected a whole number from 1",
+                n.to_string_lossy()
+            )),
+        }
+    })?;
     let expect = match o.last("expect") {
         None => None,
         Some((s, _)) if !once => {
@@ -663,35 +768,7 @@ pub fn parse_with_env(
     if let Some((s, f)) = &state_file {
         check_parent(s, f)?;
     }
-    Ok(Parsed::Run(Box::new(Config {
-        paths: paths.into_iter().map(|(_, p)| p).collect(),
-        urls,
-        method,
-        accept,
-        timeout,
-        headers,
-        bearer_token_file: bearer_token_file.map(|(_, f)| f),
-        interval,
-        retry_interval,
-        max_backoff,
-        settle,
-        reload_on_start: o.flag("reload-on-start")?,
-        stat_cache: o.flag("stat-cache")?,
-        data_check_interval,
-        log_format,
-        log_level,
-        listen_address,
-        metrics_path,
-        command,
-        signals,
-        signal,
-        curl,
-        state_file: state_file.map(|(_, f)| f),
-        once,
-        attempts,
-        expect,
-        notes,
-    })))
+    Ok((once, attempts, expect, state_file.map(|(_, f)| f)))
 }
 
 /// `digest [--sum | --json] [--expect DIGEST|@FILE] [--] PATH...`
@@ -738,14 +815,7 @@ fn parse_digest(args: &[OsString]) -> Result<Parsed, UsageError> {
 }
 
 /// A duration flag's value, checked; `zero_ok` for the few where 0 makes sense.
-fn duration(
-    given: Option<(&str, &OsStr)>,
-    default: Duration,
-    zero_ok: bool,
-) -> Result<Duration, UsageError> {
-    let Some((name, v)) = given else {
-        return Ok(default);
-    };
+fn duration(name: &str, v: &OsStr, zero_ok: bool) -> Result<Duration, UsageError> {
     let s = utf8(name, v)?;
     match parse_duration(&s) {
         Some(d) if zero_ok || !d.is_zero() => Ok(d),
@@ -904,7 +974,7 @@ pub fn help() -> String {
         let left = format!("{short}--{} {}", f.long, f.value.unwrap_or(""));
         let default = f
             .default
-            .map_or(String::new(), |d| format!(" [default: {d}]"));
+            .map_or(String::new(), |d| format!(" [default: {}]", d.text()));
         let env = f.env().map_or(String::new(), |e| format!(" [env: {e}]"));
         out.push_str(&format!("  {left:<34} {}{default}{env}\n", f.help));
     }
@@ -983,6 +1053,24 @@ mod tests {
         assert_eq!(c.log_format, Format::Logfmt);
         assert_eq!(c.log_level, Level::Info);
         assert!(c.command.is_none());
+    }
+
+    #[test]
+    fn every_default_value_in_the_table_parses_as_if_given() {
+        let base = ["-p", "/", "-u", "http://h/"];
+        let mut given: Vec<String> = base.iter().map(|a| a.to_string()).collect();
+        for f in FLAGS {
+            match f.default {
+                Some(Value(v)) => given.push(format!("--{}={v}", f.long)),
+                Some(Text(_)) => assert!(matches!(f.long, "status" | "listen-address")),
+                None => {}
+            }
+        }
+        let given: Vec<&str> = given.iter().map(String::as_str).collect();
+        assert_eq!(
+            format!("{:?}", config(&given)),
+            format!("{:?}", config(&base))
+        );
     }
 
     #[test]
