@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Scans every root once (a snapshot that keeps changing is a runtime failure).
-fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
+fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, volume::ScanError> {
     volume::Scanner::default().scan_all(paths)
 }
 

@@ -14,10 +14,21 @@ use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
-/// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
+/// Something a change is delivered to. `Ok` carries a short description for the log.
 pub trait Deliver {
     fn name(&self) -> &str;
-    fn deliver(&mut self, digest: &str) -> Result<String, String>;
+    fn deliver(&mut self, digest: &str) -> Result<String, Failure>;
+}
+
+/// Why one delivery attempt failed, as the log says it ("HTTP 503: ...", "timed out", "killed
+/// after timeout 10s"). Every failure is retried the same way, so callers need only the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// How much of a failed response's body is logged (Prometheus explains a bad config there).
@@ -485,12 +496,13 @@ impl Deliver for Target {
         Target::name(self)
     }
 
-    fn deliver(&mut self, digest: &str) -> Result<String, String> {
+    fn deliver(&mut self, digest: &str) -> Result<String, Failure> {
         match self {
             Target::Http(h) => h.deliver(digest),
             Target::Signal(s) => s.deliver(),
             Target::Command(c) => c.deliver(digest),
         }
+        .map_err(Failure)
     }
 }
 
