@@ -16,6 +16,7 @@ use crate::VERSION;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -441,12 +442,11 @@ impl Options {
             let Some(value) = env(&name) else { continue };
             let values: Vec<OsString> = if flag.repeat {
                 value
-                    .as_encoded_bytes()
+                    .as_bytes()
                     .split(|&b| b == b'\n')
                     .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                     .filter(|l| !l.is_empty())
-                    // SAFETY: split at ASCII bytes of a valid OsStr.
-                    .map(|l| unsafe { OsStr::from_encoded_bytes_unchecked(l) }.to_owned())
+                    .map(|l| OsStr::from_bytes(l).to_owned())
                     .collect()
             } else {
                 vec![value]
@@ -832,7 +832,7 @@ fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError>
     let mut given = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let bytes = arg.as_encoded_bytes();
+        let bytes = arg.as_bytes();
         if bytes == b"--" {
             break;
         }
@@ -869,8 +869,7 @@ fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError>
         if flag.kind == Kind::Unsupported {
             return usage(format!("{spelled} ({}): {}", flag.origin.name(), flag.help));
         }
-        // SAFETY: `inline` is a suffix of an OsStr, cut right after an ASCII byte.
-        let inline = inline.map(|v| unsafe { OsStr::from_encoded_bytes_unchecked(v) }.to_owned());
+        let inline = inline.map(|v| OsStr::from_bytes(v).to_owned());
         let value = match (flag.value, inline) {
             (None, v) => v, // a boolean; `=true`/`=false` are checked where it is read
             (Some(_), Some(v)) => Some(v),

@@ -58,7 +58,10 @@ impl HttpUrl {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
         let (basic, hostport) = match authority.rsplit_once('@') {
-            Some((userinfo, hostport)) => (Some(percent_decode(userinfo)), hostport),
+            Some((userinfo, hostport)) => {
+                let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
+                (Some(decoded.into_owned()), hostport)
+            }
             None => (None, authority),
         };
         let path = path.split('#').next().unwrap_or("");
@@ -129,47 +132,11 @@ fn redact(url: &str) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).and_then(|&c| hex(c)),
-            b.get(i + 2).and_then(|&c| hex(c)),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// `Authorization: Basic` for `user:password` (RFC 7617).
+fn basic_auth(user_password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+    format!("Basic {encoded}")
 }
 
 /// Resolves `localhost` and `*.localhost` to loopback itself: in a FROM scratch image there is no
@@ -341,10 +308,7 @@ impl Http {
             req = req.header(k, v);
         }
         if let Some(userinfo) = &self.url.basic {
-            req = req.header(
-                "Authorization",
-                format!("Basic {}", base64(userinfo.as_bytes())),
-            );
+            req = req.header("Authorization", basic_auth(userinfo));
         }
         if let Some(f) = &o.bearer_token_file {
             // Re-read every time, so a rotated Secret is used. Its content never reaches a log.
@@ -544,15 +508,22 @@ mod tests {
     }
 
     #[test]
-    fn encodes_base64() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
+    fn basic_auth_is_padded_standard_base64() {
         assert_eq!(
-            base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+            basic_auth("Aladdin:open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
+        assert_eq!(basic_auth("f"), "Basic Zg==");
+        assert_eq!(basic_auth("fo"), "Basic Zm8=");
+        assert_eq!(basic_auth("foo"), "Basic Zm9v");
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_leniently() {
+        let basic = |url: &str| HttpUrl::parse(url).unwrap().basic.unwrap();
+        assert_eq!(basic("http://a%3Ab:c%2fd@h/"), "a:b:c/d");
+        assert_eq!(basic("http://a%zz:%4@h/"), "a%zz:%4");
+        assert_eq!(basic("http://%ff:x@h/"), "\u{fffd}:x");
     }
 
     #[test]
