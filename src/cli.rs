@@ -13,6 +13,7 @@ use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
 use crate::target::{self, parse_header, parse_method, Accept, HttpUrl};
 use crate::VERSION;
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -417,12 +418,19 @@ impl Options {
         long: &str,
         parse: impl Fn(&str, &OsStr) -> Result<T, UsageError>,
     ) -> Result<T, UsageError> {
+        let (spelled, v) = self.last_or_default(long);
+        parse(&spelled, v)
+    }
+
+    /// Apart from `or_default`, which is instantiated once per flag: the lookup is written once
+    /// in the binary too.
+    fn last_or_default<'a>(&'a self, long: &str) -> (Cow<'a, str>, &'a OsStr) {
         if let Some((spelled, v)) = self.last(long) {
-            return parse(spelled, v);
+            return (Cow::Borrowed(spelled), v);
         }
         let flag = find_long(long.as_bytes()).expect("read by its long name");
         match flag.default {
-            Some(Value(v)) => parse(&flag.spelled(), OsStr::new(v)),
+            Some(Value(v)) => (Cow::Owned(flag.spelled()), OsStr::new(v)),
             _ => unreachable!("--{long} has no default value in FLAGS"),
         }
     }
