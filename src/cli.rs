@@ -8,16 +8,18 @@
 
 use crate::curl::Curl;
 use crate::digest::Hash;
+use crate::duration::{format_duration, parse_duration};
 use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
-use crate::target::{self, Accept, HttpUrl};
+use crate::target::{self, parse_header, parse_method, Accept, HttpUrl};
+use crate::VERSION;
+use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Whose spelling a flag is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +53,23 @@ pub enum Kind {
     Unsupported,
 }
 
+/// What a flag means when it is not given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultIs {
+    /// A value, parsed exactly as if it were given.
+    Value(&'static str),
+    /// Words for `--help` where no value stands for the default ("any 2xx", "off").
+    Text(&'static str),
+}
+
+impl DefaultIs {
+    pub fn text(self) -> &'static str {
+        match self {
+            DefaultIs::Value(t) | DefaultIs::Text(t) => t,
+        }
+    }
+}
+
 /// One command-line flag. `value` is the placeholder of a flag that takes a value; an empty
 /// `long` marks a short-only flag.
 #[derive(Debug)]
@@ -58,7 +77,7 @@ pub struct Flag {
     pub short: Option<char>,
     pub long: &'static str,
     pub value: Option<&'static str>,
-    pub default: Option<&'static str>,
+    pub default: Option<DefaultIs>,
     pub repeat: bool,
     pub help: &'static str,
     pub kind: Kind,
@@ -85,7 +104,7 @@ const fn own(
     short: Option<char>,
     long: &'static str,
     value: Option<&'static str>,
-    default: Option<&'static str>,
+    default: Option<DefaultIs>,
     repeat: bool,
     help: &'static str,
 ) -> Flag {
@@ -134,6 +153,7 @@ const fn other(
     }
 }
 
+use DefaultIs::{Text, Value};
 use Kind::{Compat, Unsupported};
 use Origin::{ConfigReloader as Pcr, ConfigmapReload as Cmr, Watch};
 
@@ -143,45 +163,45 @@ pub const FLAGS: &[Flag] = &[
         "Directory (walked recursively) or file to watch; repeatable, at least one"),
     own(Some('u'), "url", Some("URL"), None, true,
         "Reload endpoint, http:// only; repeatable. Userinfo becomes basic auth"),
-    own(Some('X'), "method", Some("METHOD"), Some("POST"), false, "HTTP method of reload requests"),
-    own(None, "status", Some("CODES"), Some("any 2xx"), false,
+    own(Some('X'), "method", Some("METHOD"), Some(Value("POST")), false, "HTTP method of reload requests"),
+    own(None, "status", Some("CODES"), Some(Text("any 2xx")), false,
         "HTTP statuses that count as success, a comma list such as 200,204"),
-    own(None, "timeout", Some("DUR"), Some("10s"), false,
+    own(None, "timeout", Some("DUR"), Some(Value("10s")), false,
         "Limit for one delivery attempt (request or COMMAND run)"),
     own(Some('H'), "header", Some("'NAME: VALUE'"), None, true,
         "Extra request header; repeatable. Values never reach a log"),
     own(None, "bearer-token-file", Some("FILE"), None, false,
         "Send 'Authorization: Bearer <file content>', re-read at every request"),
-    own(Some('i'), "interval", Some("DUR"), Some("10s"), false,
+    own(Some('i'), "interval", Some("DUR"), Some(Value("10s")), false,
         "Full re-hash interval: the bound on noticing a change anywhere"),
-    own(None, "retry-interval", Some("DUR"), Some("1s"), false,
+    own(None, "retry-interval", Some("DUR"), Some(Value("1s")), false,
         "First wait after a failed delivery, doubling (with jitter) up to --max-backoff"),
-    own(None, "max-backoff", Some("DUR"), Some("5m"), false, "Longest wait between delivery attempts"),
+    own(None, "max-backoff", Some("DUR"), Some(Value("5m")), false, "Longest wait between delivery attempts"),
     own(None, "stat-cache", None, None, false,
         "Reuse a file's hash while its inode, size, mtime and ctime are unchanged (large trees)"),
-    own(None, "data-check-interval", Some("DUR"), Some("200ms"), false,
+    own(None, "data-check-interval", Some("DUR"), Some(Value("200ms")), false,
         "Between full re-hashes, read where each root's ..data points this often; 0: off"),
-    own(None, "settle", Some("DUR"), Some("0"), false,
+    own(None, "settle", Some("DUR"), Some(Value("0")), false,
         "For non-atomic writers: deliver once two scans DUR apart agree (at most 10 x DUR)"),
     own(None, "process", Some("NAME"), None, false,
         "Signal the top-most processes named NAME on each change (see --signal)"),
     own(None, "pid-file", Some("FILE"), None, false,
         "Signal the process whose id FILE holds (re-read at each delivery)"),
-    own(None, "signal", Some("SIG"), Some("HUP"), false,
+    own(None, "signal", Some("SIG"), Some(Value("HUP")), false,
         "Signal for --process and --pid-file: a name (HUP, SIGUSR1) or a number"),
     own(None, "reload-on-start", None, None, false, "Deliver once after the first scan"),
     own(None, "state-file", Some("FILE"), None, false,
         "Record what each target acknowledged; at start, deliver what a target missed"),
     own(None, "once", None, None, false,
         "One scan; deliver if the content differs from --state-file, then exit"),
-    own(None, "attempts", Some("N"), Some("3"), false, "With --once: tries per target"),
+    own(None, "attempts", Some("N"), Some(Value("3")), false, "With --once: tries per target"),
     own(None, "expect", Some("DIGEST|@FILE"), None, false,
         "With --once: exit 3, naming what differs, unless the content has this digest"),
-    own(None, "listen-address", Some("ADDR"), Some("off"), false,
+    own(None, "listen-address", Some("ADDR"), Some(Text("off")), false,
         "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
-    own(None, "metrics-path", Some("PATH"), Some("/metrics"), false, "Where metrics are served"),
-    own(None, "log-format", Some("FORMAT"), Some("logfmt"), false, "logfmt or json"),
-    own(None, "log-level", Some("LEVEL"), Some("info"), false, "debug, info, warn or error"),
+    own(None, "metrics-path", Some("PATH"), Some(Value("/metrics")), false, "Where metrics are served"),
+    own(None, "log-format", Some("FORMAT"), Some(Value("logfmt")), false, "logfmt or json"),
+    own(None, "log-level", Some("LEVEL"), Some(Value("info")), false, "debug, info, warn or error"),
     own(Some('v'), "verbose", None, None, false, "Same as --log-level debug"),
     own(Some('q'), "quiet", None, None, false, "Same as --log-level warn"),
     own(Some('h'), "help", None, None, false, "Print this help"),
@@ -392,6 +412,29 @@ impl Options {
         }
     }
 
+    /// A single-valued flag's value, or else its default from `FLAGS`, through the same `parse`.
+    fn or_default<T>(
+        &self,
+        long: &str,
+        parse: impl Fn(&str, &OsStr) -> Result<T, UsageError>,
+    ) -> Result<T, UsageError> {
+        let (spelled, v) = self.last_or_default(long);
+        parse(&spelled, v)
+    }
+
+    /// Apart from `or_default`, which is instantiated once per flag: the lookup is written once
+    /// in the binary too.
+    fn last_or_default<'a>(&'a self, long: &str) -> (Cow<'a, str>, &'a OsStr) {
+        if let Some((spelled, v)) = self.last(long) {
+            return (Cow::Borrowed(spelled), v);
+        }
+        let flag = find_long(long.as_bytes()).expect("read by its long name");
+        match flag.default {
+            Some(Value(v)) => (Cow::Owned(flag.spelled()), OsStr::new(v)),
+            _ => unreachable!("--{long} has no default value in FLAGS"),
+        }
+    }
+
     fn used(&self, origin: Origin) -> bool {
         self.0.iter().any(|g| g.origin == origin)
     }
@@ -407,12 +450,11 @@ impl Options {
             let Some(value) = env(&name) else { continue };
             let values: Vec<OsString> = if flag.repeat {
                 value
-                    .as_encoded_bytes()
+                    .as_bytes()
                     .split(|&b| b == b'\n')
                     .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                     .filter(|l| !l.is_empty())
-                    // SAFETY: split at ASCII bytes of a valid OsStr.
-                    .map(|l| unsafe { OsStr::from_encoded_bytes_unchecked(l) }.to_owned())
+                    .map(|l| OsStr::from_bytes(l).to_owned())
                     .collect()
             } else {
                 vec![value]
@@ -450,57 +492,132 @@ pub fn parse_with_env(
         return Ok(Parsed::Version);
     }
     o.add_env(env);
-    let mut notes = Vec::new();
-    // configmap-reload's spellings bring its defaults: metrics on :9533, success is HTTP 200.
-    let cmr = o.used(Origin::ConfigmapReload);
+    Ok(Parsed::Run(Box::new(config(&o, &command)?)))
+}
 
-    let paths: Vec<(&str, PathBuf)> = o
-        .values("path")
-        .into_iter()
-        .map(|(s, p)| (s, PathBuf::from(p)))
-        .collect();
+/// Every value checked, in a fixed order, so the first problem on the command line is the one
+/// reported.
+fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
+    let mut notes = Vec::new();
+    let paths = paths(o)?;
+    let urls = urls(o)?;
+    let timeout = o.or_default("timeout", |s, v| duration(s, v, false))?;
+    let (command, curl) = command_target(command, timeout, &mut notes)?;
+    let (signals, signal) = signal_targets(o)?;
+    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
+        return usage(
+            "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
+        );
+    }
+    let (method, accept, headers, bearer_token_file) = http_options(o, &urls)?;
+    let interval = o.or_default("interval", |s, v| duration(s, v, false))?;
+    let data_check_interval = o.or_default("data-check-interval", |s, v| duration(s, v, true))?;
+    let retry_interval = o.or_default("retry-interval", |s, v| duration(s, v, false))?;
+    let max_backoff = o.or_default("max-backoff", |s, v| duration(s, v, false))?;
+    let settle = o.or_default("settle", |s, v| duration(s, v, true))?;
+    check_backoff(max_backoff, retry_interval)?;
+    let (log_format, log_level) = logging(o)?;
+    let (listen_address, metrics_path) = serving(o)?;
+    if let Some((s, _)) = o.last("webhook-retries") {
+        notes.push((
+            Level::Info,
+            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
+        ));
+    }
+    let (once, attempts, expect, state_file) = one_pass(o)?;
+    Ok(Config {
+        paths,
+        urls,
+        method,
+        accept,
+        timeout,
+        headers,
+        bearer_token_file,
+        interval,
+        retry_interval,
+        max_backoff,
+        settle,
+        reload_on_start: o.flag("reload-on-start")?,
+        stat_cache: o.flag("stat-cache")?,
+        data_check_interval,
+        log_format,
+        log_level,
+        listen_address,
+        metrics_path,
+        command,
+        signals,
+        signal,
+        curl,
+        state_file,
+        once,
+        attempts,
+        expect,
+        notes,
+    })
+}
+
+fn paths(o: &Options) -> Result<Vec<PathBuf>, UsageError> {
+    let paths = o.values("path");
     if paths.is_empty() {
         return usage("--path: at least one directory or file to watch is required");
     }
-    for (spelled, p) in &paths {
-        check_path(spelled, p)?;
-    }
-    let urls = o
-        .values("url")
+    paths
+        .into_iter()
+        .map(|(spelled, p)| {
+            let p = PathBuf::from(p);
+            check_path(spelled, &p)?;
+            Ok(p)
+        })
+        .collect()
+}
+
+fn urls(o: &Options) -> Result<Vec<HttpUrl>, UsageError> {
+    o.values("url")
         .into_iter()
         .map(|(s, u)| {
             HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError::new(format!("{s}: {e}")))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let timeout = duration(o.last("timeout"), Duration::from_secs(10), false)?;
-    let (command, curl) = match command.split_first() {
-        None => (None, None),
-        Some((program, rest)) => match target::find_program(program) {
-            Some(path) => (Some((path, rest.to_vec())), None),
-            None if Path::new(program).file_name() == Some(OsStr::new("curl")) => {
-                let curl = crate::curl::parse(rest, timeout)
-                    .map_err(|e| UsageError::new(format!("COMMAND curl: {e}")))?;
-                notes.push((
-                    Level::Info,
-                    "curl is not installed: hashreload makes the COMMAND's request itself".into(),
-                ));
-                if !curl.fail {
-                    notes.push((
-                        Level::Warn,
-                        "curl without -f/--fail: any HTTP answer counts as success, as in curl"
-                            .into(),
-                    ));
-                }
-                (None, Some(curl))
-            }
-            None => {
-                return usage(format!(
-                    "COMMAND '{}': not found or not executable (searched PATH)",
-                    program.to_string_lossy()
-                ))
-            }
-        },
+        .collect()
+}
+
+type CommandTarget = (Option<(PathBuf, Vec<OsString>)>, Option<Curl>);
+
+/// The COMMAND: a program found on PATH, or `curl` made by us where there is none.
+fn command_target(
+    command: &[OsString],
+    timeout: Duration,
+    notes: &mut Vec<(Level, String)>,
+) -> Result<CommandTarget, UsageError> {
+    let Some((program, rest)) = command.split_first() else {
+        return Ok((None, None));
     };
+    if let Some(path) = target::find_program(program) {
+        return Ok((Some((path, rest.to_vec())), None));
+    }
+    if Path::new(program).file_name() != Some(OsStr::new("curl")) {
+        return usage(format!(
+            "COMMAND '{}': not found or not executable (searched PATH)",
+            program.to_string_lossy()
+        ));
+    }
+    let curl = crate::curl::parse(rest, timeout)
+        .map_err(|e| UsageError::new(format!("COMMAND curl: {e}")))?;
+    notes.push((
+        Level::Info,
+        "curl is not installed: hashreload makes the COMMAND's request itself".into(),
+    ));
+    if !curl.fail {
+        notes.push((
+            Level::Warn,
+            "curl without -f/--fail: any HTTP answer counts as success, as in curl".into(),
+        ));
+    }
+    Ok((None, Some(curl)))
+}
+
+/// Processes to signal (`--process`, `--pid-file`, prometheus-config-reloader's
+/// `--reload-method=signal`) and the signal.
+fn signal_targets(o: &Options) -> Result<(Vec<Select>, i32), UsageError> {
     let mut signals = Vec::new();
     if let Some((s, name)) = o.last("process") {
         if name.is_empty() {
@@ -531,57 +648,48 @@ pub fn parse_with_env(
             ))
         }
     }
-    let signal = match o.last("signal") {
-        None => libc::SIGHUP,
-        Some((s, v)) => match v.to_str().and_then(parse_signal) {
-            Some(sig) => sig,
-            None => {
-                return usage(format!(
-                    "{s} {}: expected a signal name such as HUP, USR1 or SIGTERM, or a number",
-                    v.to_string_lossy()
-                ))
-            }
-        },
-    };
-    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
-        return usage(
-            "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
-        );
-    }
-    let method = match o.last("method") {
-        None => "POST".to_string(),
-        Some((s, m)) => parse_method(s, &utf8(s, m)?)?,
-    };
+    let signal = o.or_default("signal", |s, v| match v.to_str().and_then(parse_signal) {
+        Some(sig) => Ok(sig),
+        None => usage(format!(
+            "{s} {}: expected a signal name such as HUP, USR1 or SIGTERM, or a number",
+            v.to_string_lossy()
+        )),
+    })?;
+    Ok((signals, signal))
+}
+
+type HttpFlags = (String, Accept, Vec<(String, String)>, Option<PathBuf>);
+
+/// What every `--url` request carries: method, accepted statuses, headers, bearer token file.
+fn http_options(o: &Options, urls: &[HttpUrl]) -> Result<HttpFlags, UsageError> {
+    let method = o.or_default("method", |s, m| {
+        parse_method(s, &utf8(s, m)?).map_err(UsageError::new)
+    })?;
+    // "any 2xx" in the table; configmap-reload's spellings bring its default, HTTP 200.
     let accept = match o.last("status") {
-        None if cmr => Accept::Codes(vec![200]),
+        None if o.used(Origin::ConfigmapReload) => Accept::Codes(vec![200]),
         None => Accept::Success,
         Some((s, v)) => Accept::Codes(parse_statuses(s, &utf8(s, v)?)?),
     };
     let headers = o
         .values("header")
         .into_iter()
-        .map(|(s, h)| parse_header(s, &utf8(s, h)?))
+        .map(|(s, h)| parse_header(s, &utf8(s, h)?).map_err(UsageError::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let bearer_token_file = o
-        .last("bearer-token-file")
-        .map(|(s, f)| (s, PathBuf::from(f)));
-    if let Some((s, f)) = &bearer_token_file {
+    let bearer_token_file = o.last("bearer-token-file");
+    if let Some((s, f)) = bearer_token_file {
         if let Err(e) = std::fs::read(f) {
-            return usage(format!("{s} {}: {e}", f.display()));
+            return usage(format!("{s} {}: {e}", Path::new(f).display()));
         }
         if urls.iter().any(|u| u.has_userinfo()) {
             return usage(format!("{s}: cannot be combined with userinfo in --url"));
         }
     }
-    let interval = duration(o.last("interval"), Duration::from_secs(10), false)?;
-    let data_check_interval = duration(
-        o.last("data-check-interval"),
-        Duration::from_millis(200),
-        true,
-    )?;
-    let retry_interval = duration(o.last("retry-interval"), Duration::from_secs(1), false)?;
-    let max_backoff = duration(o.last("max-backoff"), Duration::from_secs(300), false)?;
-    let settle = duration(o.last("settle"), Duration::ZERO, true)?;
+    let bearer_token_file = bearer_token_file.map(|(_, f)| PathBuf::from(f));
+    Ok((method, accept, headers, bearer_token_file))
+}
+
+fn check_backoff(max_backoff: Duration, retry_interval: Duration) -> Result<(), UsageError> {
     if max_backoff < retry_interval {
         return usage(format!(
             "--max-backoff {}: must be at least --retry-interval ({})",
@@ -589,27 +697,37 @@ pub fn parse_with_env(
             format_duration(retry_interval)
         ));
     }
-    let log_format = match o.last("log-format") {
-        None => Format::Logfmt,
-        Some((_, f)) if f == "logfmt" => Format::Logfmt,
-        Some((_, f)) if f == "json" => Format::Json,
-        Some((s, _)) => return usage(format!("{s}: expected logfmt or json")),
-    };
+    Ok(())
+}
+
+fn logging(o: &Options) -> Result<(Format, Level), UsageError> {
+    let format = o.or_default("log-format", |s, f| match f.to_str() {
+        Some("logfmt") => Ok(Format::Logfmt),
+        Some("json") => Ok(Format::Json),
+        _ => usage(format!("{s}: expected logfmt or json")),
+    })?;
     let (verbose, quiet) = (o.flag("verbose")?, o.flag("quiet")?);
     if verbose && quiet {
         return usage("--verbose and --quiet: choose one");
     }
-    let log_level = match o.last("log-level") {
-        Some((s, l)) => match l.to_str().and_then(Level::parse) {
-            Some(l) => l,
-            None => return usage(format!("{s}: expected debug, info, warn or error")),
-        },
+    let level = match o.last("log-level") {
         None if verbose => Level::Debug,
         None if quiet => Level::Warn,
-        None => Level::Info,
+        _ => o.or_default("log-level", |s, l| {
+            match l.to_str().and_then(Level::parse) {
+                Some(l) => Ok(l),
+                None => usage(format!("{s}: expected debug, info, warn or error")),
+            }
+        })?,
     };
+    Ok((format, level))
+}
+
+/// Where metrics and /healthz are served, if anywhere, and the metrics path.
+fn serving(o: &Options) -> Result<(Option<SocketAddr>, String), UsageError> {
+    // "off" in the table; configmap-reload's spellings bring its default, :9533.
     let listen_address = match o.last("listen-address") {
-        None if cmr => parse_listen(":9533"),
+        None if o.used(Origin::ConfigmapReload) => parse_listen(":9533"),
         None => None,
         Some((s, a)) => {
             let a = utf8(s, a)?;
@@ -623,35 +741,30 @@ pub fn parse_with_env(
             }
         }
     };
-    let metrics_path = match o.last("metrics-path") {
-        None => "/metrics".to_string(),
-        Some((s, p)) => {
-            let p = utf8(s, p)?;
-            if !p.starts_with('/') || p == "/healthz" || p.contains(['?', '#', ' ']) {
-                return usage(format!("{s} {p}: expected a path such as /metrics"));
-            }
-            p
+    let metrics_path = o.or_default("metrics-path", |s, p| {
+        let p = utf8(s, p)?;
+        if !p.starts_with('/') || p == "/healthz" || p.contains(['?', '#', ' ']) {
+            return usage(format!("{s} {p}: expected a path such as /metrics"));
         }
-    };
-    if let Some((s, _)) = o.last("webhook-retries") {
-        notes.push((
-            Level::Info,
-            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
-        ));
-    }
+        Ok(p)
+    })?;
+    Ok((listen_address, metrics_path))
+}
+
+type OnePass = (bool, u32, Option<Expect>, Option<PathBuf>);
+
+/// `--once`, `--attempts`, `--expect` and `--state-file`.
+fn one_pass(o: &Options) -> Result<OnePass, UsageError> {
     let once = o.flag("once")?;
-    let attempts = match o.last("attempts") {
-        None => 3,
-        Some((s, n)) => match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
-            Some(n) if n >= 1 => n,
-            _ => {
-                return usage(format!(
-                    "{s} {}: expected a whole number from 1",
-                    n.to_string_lossy()
-                ))
-            }
-        },
-    };
+    let attempts = o.or_default("attempts", |s, n| {
+        match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
+            Some(n) if n >= 1 => Ok(n),
+            _ => usage(format!(
+                "{s} {}: expected a whole number from 1",
+                n.to_string_lossy()
+            )),
+        }
+    })?;
     let expect = match o.last("expect") {
         None => None,
         Some((s, _)) if !once => {
@@ -663,35 +776,7 @@ pub fn parse_with_env(
     if let Some((s, f)) = &state_file {
         check_parent(s, f)?;
     }
-    Ok(Parsed::Run(Box::new(Config {
-        paths: paths.into_iter().map(|(_, p)| p).collect(),
-        urls,
-        method,
-        accept,
-        timeout,
-        headers,
-        bearer_token_file: bearer_token_file.map(|(_, f)| f),
-        interval,
-        retry_interval,
-        max_backoff,
-        settle,
-        reload_on_start: o.flag("reload-on-start")?,
-        stat_cache: o.flag("stat-cache")?,
-        data_check_interval,
-        log_format,
-        log_level,
-        listen_address,
-        metrics_path,
-        command,
-        signals,
-        signal,
-        curl,
-        state_file: state_file.map(|(_, f)| f),
-        once,
-        attempts,
-        expect,
-        notes,
-    })))
+    Ok((once, attempts, expect, state_file.map(|(_, f)| f)))
 }
 
 /// `digest [--sum | --json] [--expect DIGEST|@FILE] [--] PATH...`
@@ -738,14 +823,7 @@ fn parse_digest(args: &[OsString]) -> Result<Parsed, UsageError> {
 }
 
 /// A duration flag's value, checked; `zero_ok` for the few where 0 makes sense.
-fn duration(
-    given: Option<(&str, &OsStr)>,
-    default: Duration,
-    zero_ok: bool,
-) -> Result<Duration, UsageError> {
-    let Some((name, v)) = given else {
-        return Ok(default);
-    };
+fn duration(name: &str, v: &OsStr, zero_ok: bool) -> Result<Duration, UsageError> {
     let s = utf8(name, v)?;
     match parse_duration(&s) {
         Some(d) if zero_ok || !d.is_zero() => Ok(d),
@@ -762,7 +840,7 @@ fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError>
     let mut given = Vec::new();
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
-        let bytes = arg.as_encoded_bytes();
+        let bytes = arg.as_bytes();
         if bytes == b"--" {
             break;
         }
@@ -799,8 +877,7 @@ fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError>
         if flag.kind == Kind::Unsupported {
             return usage(format!("{spelled} ({}): {}", flag.origin.name(), flag.help));
         }
-        // SAFETY: `inline` is a suffix of an OsStr, cut right after an ASCII byte.
-        let inline = inline.map(|v| unsafe { OsStr::from_encoded_bytes_unchecked(v) }.to_owned());
+        let inline = inline.map(|v| OsStr::from_bytes(v).to_owned());
         let value = match (flag.value, inline) {
             (None, v) => v, // a boolean; `=true`/`=false` are checked where it is read
             (Some(_), Some(v)) => Some(v),
@@ -862,21 +939,6 @@ fn check_parent(flag: &str, f: &Path) -> Result<(), UsageError> {
     }
 }
 
-pub fn parse_method(flag: &str, m: &str) -> Result<String, UsageError> {
-    if !m.is_empty() && m.bytes().all(is_token) {
-        Ok(m.to_string())
-    } else {
-        usage(format!(
-            "{flag} '{m}': expected an HTTP method such as POST, PUT or GET"
-        ))
-    }
-}
-
-/// RFC 9110 `tchar`: what may appear in a method or header name.
-fn is_token(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
 pub fn parse_statuses(flag: &str, s: &str) -> Result<Vec<u16>, UsageError> {
     s.split(',')
         .map(|c| match c.trim().parse::<u16>() {
@@ -886,25 +948,6 @@ pub fn parse_statuses(flag: &str, s: &str) -> Result<Vec<u16>, UsageError> {
             )),
         })
         .collect()
-}
-
-/// `Name: value`, with the value free of CR, LF and other control characters.
-pub fn parse_header(flag: &str, h: &str) -> Result<(String, String), UsageError> {
-    let Some((name, value)) = h.split_once(':') else {
-        return usage(format!("{flag}: expected 'Name: value'"));
-    };
-    if name.is_empty() || !name.bytes().all(is_token) {
-        return usage(format!(
-            "{flag}: the name before ':' must be a valid HTTP header name"
-        ));
-    }
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
-    if value.chars().any(|c| c.is_control() && c != '\t') {
-        return usage(format!(
-            "{flag} {name}: the value must not contain CR, LF or other control characters"
-        ));
-    }
-    Ok((name.to_string(), value.to_string()))
 }
 
 /// `HOST:PORT`, `[V6]:PORT`, `:PORT` (every interface) or `localhost:PORT`, resolved without DNS.
@@ -924,80 +967,6 @@ fn parse_listen(s: &str) -> Option<SocketAddr> {
     s.parse().ok()
 }
 
-/// `0`, or a sequence of numbers with units: `250ms`, `2s`, `1m30s`, `1.5h`. Exact to the
-/// nanosecond (integer arithmetic); at most a billion seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    if s.is_empty() {
-        return None;
-    }
-    let mut rest = s;
-    let mut nanos: u128 = 0;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (int, frac) = rest[..num_len]
-            .split_once('.')
-            .unwrap_or((&rest[..num_len], ""));
-        if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
-            return None;
-        }
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit: u128 = match &rest[..unit_len] {
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        let whole: u128 = match int {
-            "" => 0,
-            _ => int.parse().ok()?,
-        };
-        // Digits past the 20th are below a nanosecond even in hours.
-        let frac = &frac[..frac.len().min(20)];
-        let part = match frac {
-            "" => 0,
-            _ => frac.parse::<u128>().ok()? * unit / 10u128.pow(frac.len() as u32),
-        };
-        nanos = nanos.checked_add(whole.checked_mul(unit)?.checked_add(part)?)?;
-    }
-    (nanos < 1_000_000_000 * 1_000_000_000).then(|| {
-        Duration::new(
-            (nanos / 1_000_000_000) as u64,
-            (nanos % 1_000_000_000) as u32,
-        )
-    })
-}
-
-/// The inverse of `parse_duration`, for logs: `250ms`, `2s`, `1m30s`, `1.5s`.
-pub fn format_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    if ms % 1000 != 0 {
-        // Whole milliseconds, as parsed: 1.5s, 99.999s (never rounded up to "100.s").
-        let frac = format!("{:03}", ms % 1000);
-        return format!("{}.{}s", ms / 1000, frac.trim_end_matches('0'));
-    }
-    let s = d.as_secs();
-    let mut out = String::new();
-    for (unit, n) in [("h", s / 3600), ("m", s / 60 % 60), ("s", s % 60)] {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
-}
-
 pub fn help() -> String {
     let mut out = format!(
         "hashreload {VERSION}\n\
@@ -1012,7 +981,7 @@ pub fn help() -> String {
         let left = format!("{short}--{} {}", f.long, f.value.unwrap_or(""));
         let default = f
             .default
-            .map_or(String::new(), |d| format!(" [default: {d}]"));
+            .map_or(String::new(), |d| format!(" [default: {}]", d.text()));
         let env = f.env().map_or(String::new(), |e| format!(" [env: {e}]"));
         out.push_str(&format!("  {left:<34} {}{default}{env}\n", f.help));
     }
@@ -1074,45 +1043,6 @@ mod tests {
     }
 
     #[test]
-    fn parses_durations() {
-        let ms = Duration::from_millis;
-        assert_eq!(parse_duration("0"), Some(ms(0)));
-        assert_eq!(parse_duration("250ms"), Some(ms(250)));
-        assert_eq!(parse_duration("2s"), Some(ms(2000)));
-        assert_eq!(parse_duration("1m"), Some(ms(60_000)));
-        assert_eq!(parse_duration("1h"), Some(ms(3_600_000)));
-        assert_eq!(parse_duration("1m30s"), Some(ms(90_000)));
-        assert_eq!(parse_duration("1.5s"), Some(ms(1500)));
-        for bad in [
-            "",
-            "1",
-            "s",
-            "1x",
-            "-1s",
-            "1.2.3s",
-            "ms",
-            "1sm",
-            "99999999999h",
-        ] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn formats_durations() {
-        let ms = Duration::from_millis;
-        assert_eq!(format_duration(ms(250)), "250ms");
-        assert_eq!(format_duration(ms(1000)), "1s");
-        assert_eq!(format_duration(ms(1500)), "1.5s");
-        assert_eq!(format_duration(ms(90_000)), "1m30s");
-        assert_eq!(format_duration(ms(300_000)), "5m");
-        // Found by fuzzing: 99.99972s printed as "100.s".
-        let d = parse_duration("99999.72ms").unwrap();
-        assert_eq!(format_duration(d), "99.999s");
-        assert_eq!(parse_duration("99.999s"), Some(ms(99_999)));
-    }
-
-    #[test]
     fn defaults() {
         let c = config(&["-p", "/", "-u", "http://127.0.0.1:9090/-/reload"]);
         assert_eq!(c.method, "POST");
@@ -1130,6 +1060,24 @@ mod tests {
         assert_eq!(c.log_format, Format::Logfmt);
         assert_eq!(c.log_level, Level::Info);
         assert!(c.command.is_none());
+    }
+
+    #[test]
+    fn every_default_value_in_the_table_parses_as_if_given() {
+        let base = ["-p", "/", "-u", "http://h/"];
+        let mut given: Vec<String> = base.iter().map(|a| a.to_string()).collect();
+        for f in FLAGS {
+            match f.default {
+                Some(Value(v)) => given.push(format!("--{}={v}", f.long)),
+                Some(Text(_)) => assert!(matches!(f.long, "status" | "listen-address")),
+                None => {}
+            }
+        }
+        let given: Vec<&str> = given.iter().map(String::as_str).collect();
+        assert_eq!(
+            format!("{:?}", config(&given)),
+            format!("{:?}", config(&base))
+        );
     }
 
     #[test]

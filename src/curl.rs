@@ -8,8 +8,7 @@
 //! Success is curl's: without `-f` any HTTP answer, with `-f` any status below 400; redirects
 //! are never followed (curl's default without `-L`).
 
-use crate::cli::{parse_header, parse_method};
-use crate::target::{Accept, HttpOptions, HttpUrl};
+use crate::target::{parse_header, parse_method, Accept, HttpOptions, HttpUrl};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -90,10 +89,10 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
             };
             let value = value.unwrap_or_default();
             match c {
-                'X' => method = Some(parse_method("-X", &value).map_err(|e| e.0)?),
+                'X' => method = Some(parse_method("-X", &value)?),
                 'f' => fail = true,
                 's' | 'S' | 'o' => {}
-                'H' => headers.push(parse_header("-H", &value).map_err(|e| e.0)?),
+                'H' => headers.push(parse_header("-H", &value)?),
                 'u' => {
                     if !value.contains(':') {
                         return Err("-u needs user:password (curl would prompt for it)".into());

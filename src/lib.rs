@@ -5,41 +5,60 @@
 pub mod cli;
 pub mod curl;
 pub mod digest;
+pub mod duration;
 pub mod log;
 pub mod metrics;
+pub mod oneshot;
 pub mod poll;
 pub mod process;
 pub mod server;
 pub mod signal;
 pub mod state;
 pub mod target;
-pub mod verify;
 pub mod volume;
 
 use std::ffi::OsString;
 use std::rc::Rc;
 use std::sync::Arc;
 
-/// Exit codes, as documented in the README.
-pub const EXIT_RUNTIME: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+/// The version `--version`, the start log line, metrics and the User-Agent report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How the process ends, as the README's "Exit codes" documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Done; also `--help`, `--version`, and a stop by SIGTERM/SIGINT.
+    Ok = 0,
+    /// A runtime failure: signal handlers, an unstable snapshot, a delivery `--once` gave up on.
+    Failed = 1,
+    /// A usage or config error.
+    Usage = 2,
+    /// `--expect`: the content is not the expected one.
+    Differs = 3,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
 
 /// Parses the command line and runs; returns the exit code for anything but a signal.
-pub fn run(args: Vec<OsString>) -> i32 {
+pub fn run(args: Vec<OsString>) -> Exit {
     let config = match cli::parse(args) {
         Ok(cli::Parsed::Run(c)) => c,
-        Ok(cli::Parsed::Digest(d)) => return verify::digest_command(d),
+        Ok(cli::Parsed::Digest(d)) => return oneshot::digest_command(d),
         Ok(cli::Parsed::Help) => {
             print!("{}", cli::help());
-            return 0;
+            return Exit::Ok;
         }
         Ok(cli::Parsed::Version) => {
-            println!("hashreload {}", cli::VERSION);
-            return 0;
+            println!("hashreload {}", VERSION);
+            return Exit::Ok;
         }
         Err(e) => {
             eprintln!("hashreload: {e}\ntry 'hashreload --help'");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     log::init(config.log_level, config.log_format);
@@ -48,7 +67,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     }
     if let Err(e) = process::install_signal_handlers() {
         log::error("cannot install signal handlers", &[("error", &e)]);
-        return EXIT_RUNTIME;
+        return Exit::Failed;
     }
     if config.once {
         return once(*config);
@@ -62,7 +81,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
                 .listen_address
                 .map_or(String::new(), |a| a.to_string());
             eprintln!("hashreload: --listen-address {addr}: {e}\ntry 'hashreload --help'");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let shared = match listener {
@@ -74,7 +93,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
             let path = config.metrics_path.clone();
             if let Err(e) = server::spawn(l, shared.clone(), path, health) {
                 log::error("cannot start the metrics server", &[("error", &e)]);
-                return EXIT_RUNTIME;
+                return Exit::Failed;
             }
             log::info(
                 "serving metrics and /healthz",
@@ -125,9 +144,9 @@ fn settings(config: &cli::Config) -> poll::Settings {
     }
 }
 
-fn once(mut config: cli::Config) -> i32 {
+fn once(mut config: cli::Config) -> Exit {
     let mut targets = targets(&mut config);
-    verify::once(
+    oneshot::once(
         &poll::SystemClock,
         &config.paths,
         &mut targets,
@@ -168,4 +187,15 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
         poller = poller.with_probe(every, move || volume::generation(&links));
     }
     poller.run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn exit_codes_are_the_documented_numbers() {
+        let codes = [Exit::Ok, Exit::Failed, Exit::Usage, Exit::Differs].map(Exit::code);
+        assert_eq!(codes, [0, 1, 2, 3]);
+    }
 }

@@ -6,11 +6,14 @@
 //! that succeeded is never sent the same change again because another failed. The clock and the
 //! scanner are parameters, so unit tests drive the loop without sleeping.
 
-use crate::cli::{format_duration, VERSION};
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
+use crate::duration::format_duration;
 use crate::log;
 use crate::metrics::{Shared, Stats, TargetStats};
 use crate::state;
+use crate::target::Deliver;
+use crate::volume::ScanError;
+use crate::VERSION;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,12 +39,6 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64())
     }
-}
-
-/// Something a change is delivered to. `Ok` and `Err` carry a short description for the log.
-pub trait Deliver {
-    fn name(&self) -> &str;
-    fn deliver(&mut self, digest: &str) -> Result<String, String>;
 }
 
 pub struct Settings {
@@ -106,13 +103,13 @@ pub struct Poller<C, S, T> {
     state_file: Option<PathBuf>,
     probe: Option<Probe>,
     /// The last scan's error, logged once until the error changes or a scan succeeds.
-    scan_error: Option<String>,
+    scan_error: Option<ScanError>,
 }
 
 impl<C, S, T> Poller<C, S, T>
 where
     C: Clock,
-    S: FnMut() -> Result<Vec<Manifest>, String>,
+    S: FnMut() -> Result<Vec<Manifest>, ScanError>,
     T: Deliver,
 {
     /// `labels` name the roots, in the order `scan` returns them.
@@ -624,6 +621,7 @@ fn diff(old: &[Entry], new: &[Entry]) -> (usize, usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::target::Failure;
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
 
@@ -657,7 +655,7 @@ mod tests {
         fn name(&self) -> &str {
             self.name
         }
-        fn deliver(&mut self, digest: &str) -> Result<String, String> {
+        fn deliver(&mut self, digest: &str) -> Result<String, Failure> {
             self.got
                 .borrow_mut()
                 .push((self.clock.now(), digest.to_string()));
@@ -669,7 +667,7 @@ mod tests {
             if ok {
                 Ok("ok".into())
             } else {
-                Err("HTTP 500".into())
+                Err(Failure("HTTP 500".into()))
             }
         }
     }
@@ -699,15 +697,16 @@ mod tests {
     }
 
     type TestPoller =
-        Poller<FakeClock, Box<dyn FnMut() -> Result<Vec<Manifest>, String>>, FakeTarget>;
+        Poller<FakeClock, Box<dyn FnMut() -> Result<Vec<Manifest>, ScanError>>, FakeTarget>;
 
     fn world(scripts: Vec<Vec<bool>>, settings: Settings) -> (World, TestPoller) {
         let t0 = Instant::now();
         let clock = FakeClock(Rc::new(Cell::new(t0)), t0);
         let files = Rc::new(RefCell::new(Some(content("v1"))));
         let f = files.clone();
-        let scan: Box<dyn FnMut() -> Result<Vec<Manifest>, String>> =
-            Box::new(move || f.borrow().clone().ok_or_else(|| "torn".to_string()));
+        let torn = || ScanError::Unstable(PathBuf::from("/r"));
+        let scan: Box<dyn FnMut() -> Result<Vec<Manifest>, ScanError>> =
+            Box::new(move || f.borrow().clone().ok_or_else(torn));
         let mut got = Vec::new();
         let targets = scripts
             .into_iter()

@@ -45,7 +45,7 @@ impl Health {
                 format!(
                     "unhealthy: no scan or delivery attempt finished for {:.1}s (limit {})\n",
                     idle.as_secs_f64(),
-                    crate::cli::format_duration(self.limit)
+                    crate::duration::format_duration(self.limit)
                 ),
             )
         }
@@ -224,7 +224,7 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
     let path = target.split('?').next().unwrap_or("");
     if path == routes.metrics_path {
         let stats = routes.shared.snapshot();
-        let text = metrics::render(&stats, &ProcessStats::read(), crate::cli::VERSION);
+        let text = metrics::render(&stats, &ProcessStats::read(), crate::VERSION);
         response(200, "text/plain; version=0.0.4; charset=utf-8", &text, head)
     } else if path == "/healthz" {
         let progress = routes.shared.last_progress_ms();

@@ -1,6 +1,8 @@
-//! Reload targets: an HTTP endpoint or a COMMAND. Each delivery is one bounded attempt that
+//! Reload targets: an HTTP endpoint, a signal or a COMMAND, behind the `Deliver` trait, and what
+//! an HTTP target is made of (URL, method, headers). Each delivery is one bounded attempt that
 //! either succeeds or says why it failed; retrying is the poll loop's business.
 
+use crate::duration::format_duration;
 use crate::process;
 use std::ffi::{OsStr, OsString};
 use std::io::Read;
@@ -11,6 +13,23 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// Something a change is delivered to. `Ok` carries a short description for the log.
+pub trait Deliver {
+    fn name(&self) -> &str;
+    fn deliver(&mut self, digest: &str) -> Result<String, Failure>;
+}
+
+/// Why one delivery attempt failed, as the log says it ("HTTP 503: ...", "timed out", "killed
+/// after timeout 10s"). Every failure is retried the same way, so callers need only the text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// How much of a failed response's body is logged (Prometheus explains a bad config there).
 const BODY_PREFIX: u64 = 512;
@@ -39,7 +58,10 @@ impl HttpUrl {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
         let (basic, hostport) = match authority.rsplit_once('@') {
-            Some((userinfo, hostport)) => (Some(percent_decode(userinfo)), hostport),
+            Some((userinfo, hostport)) => {
+                let decoded = percent_encoding::percent_decode_str(userinfo).decode_utf8_lossy();
+                (Some(decoded.into_owned()), hostport)
+            }
             None => (None, authority),
         };
         let path = path.split('#').next().unwrap_or("");
@@ -110,47 +132,11 @@ fn redact(url: &str) -> String {
     out
 }
 
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).and_then(|&c| hex(c)),
-            b.get(i + 2).and_then(|&c| hex(c)),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base64(input: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// `Authorization: Basic` for `user:password` (RFC 7617).
+fn basic_auth(user_password: &str) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+    format!("Basic {encoded}")
 }
 
 /// Resolves `localhost` and `*.localhost` to loopback itself: in a FROM scratch image there is no
@@ -240,6 +226,41 @@ impl Accept {
     }
 }
 
+/// An HTTP method as `-X`/`--method` give it: a token, such as POST, PUT or GET.
+pub fn parse_method(flag: &str, m: &str) -> Result<String, String> {
+    if !m.is_empty() && m.bytes().all(is_token) {
+        Ok(m.to_string())
+    } else {
+        Err(format!(
+            "{flag} '{m}': expected an HTTP method such as POST, PUT or GET"
+        ))
+    }
+}
+
+/// RFC 9110 `tchar`: what may appear in a method or header name.
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `Name: value`, with the value free of CR, LF and other control characters.
+pub fn parse_header(flag: &str, h: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = h.split_once(':') else {
+        return Err(format!("{flag}: expected 'Name: value'"));
+    };
+    if name.is_empty() || !name.bytes().all(is_token) {
+        return Err(format!(
+            "{flag}: the name before ':' must be a valid HTTP header name"
+        ));
+    }
+    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    if value.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(format!(
+            "{flag} {name}: the value must not contain CR, LF or other control characters"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
 /// What an HTTP target sends.
 #[derive(Debug)]
 pub struct HttpOptions {
@@ -287,10 +308,7 @@ impl Http {
             req = req.header(k, v);
         }
         if let Some(userinfo) = &self.url.basic {
-            req = req.header(
-                "Authorization",
-                format!("Basic {}", base64(userinfo.as_bytes())),
-            );
+            req = req.header("Authorization", basic_auth(userinfo));
         }
         if let Some(f) = &o.bearer_token_file {
             // Re-read every time, so a rotated Secret is used. Its content never reaches a log.
@@ -391,7 +409,7 @@ impl Command {
                 }
                 break Err(format!(
                     "killed after timeout {}",
-                    crate::cli::format_duration(self.timeout)
+                    format_duration(self.timeout)
                 ));
             }
             std::thread::sleep(nap);
@@ -437,17 +455,18 @@ impl Target {
     }
 }
 
-impl crate::poll::Deliver for Target {
+impl Deliver for Target {
     fn name(&self) -> &str {
         Target::name(self)
     }
 
-    fn deliver(&mut self, digest: &str) -> Result<String, String> {
+    fn deliver(&mut self, digest: &str) -> Result<String, Failure> {
         match self {
             Target::Http(h) => h.deliver(digest),
             Target::Signal(s) => s.deliver(),
             Target::Command(c) => c.deliver(digest),
         }
+        .map_err(Failure)
     }
 }
 
@@ -489,14 +508,51 @@ mod tests {
     }
 
     #[test]
-    fn encodes_base64() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
+    fn basic_auth_is_padded_standard_base64() {
         assert_eq!(
-            base64(b"Aladdin:open sesame"),
-            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+            basic_auth("Aladdin:open sesame"),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_auth("f"), "Basic Zg==");
+        assert_eq!(basic_auth("fo"), "Basic Zm8=");
+        assert_eq!(basic_auth("foo"), "Basic Zm9v");
+    }
+
+    #[test]
+    fn userinfo_is_percent_decoded_leniently() {
+        let basic = |url: &str| HttpUrl::parse(url).unwrap().basic.unwrap();
+        assert_eq!(basic("http://a%3Ab:c%2fd@h/"), "a:b:c/d");
+        assert_eq!(basic("http://a%zz:%4@h/"), "a%zz:%4");
+        assert_eq!(basic("http://%ff:x@h/"), "\u{fffd}:x");
+    }
+
+    #[test]
+    fn parses_methods_and_headers() {
+        assert_eq!(parse_method("-X", "PUT").as_deref(), Ok("PUT"));
+        assert_eq!(
+            parse_method("--method", "PO ST").unwrap_err(),
+            "--method 'PO ST': expected an HTTP method such as POST, PUT or GET"
+        );
+        assert!(parse_method("-X", "").is_err());
+        assert_eq!(
+            parse_header("-H", "X-A:  1 2\t"),
+            Ok(("X-A".to_string(), "1 2".to_string()))
+        );
+        assert_eq!(
+            parse_header("-H", "NoColon").unwrap_err(),
+            "-H: expected 'Name: value'"
+        );
+        assert!(parse_header("-H", "Bad Name: x")
+            .unwrap_err()
+            .contains("valid HTTP header name"));
+        assert!(parse_header("-H", ": x").is_err());
+        assert_eq!(
+            parse_header("--header", "X: a\r\nInjected: 1").unwrap_err(),
+            "--header X: the value must not contain CR, LF or other control characters"
+        );
+        assert_eq!(
+            parse_header("-H", "X: a\tb"),
+            Ok(("X".to_string(), "a\tb".to_string()))
         );
     }
 

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 const SNAPSHOT_TRIES: usize = 5;
 
 /// Why a scan concluded nothing: the loop keeps its last state and scans again later.
+/// Equal errors are the same fault again (the loop logs a lasting one once).
 #[derive(Debug)]
 pub enum ScanError {
     /// A snapshot kept changing under the scan.
@@ -42,6 +43,20 @@ impl std::fmt::Display for ScanError {
         }
     }
 }
+
+impl PartialEq for ScanError {
+    fn eq(&self, other: &ScanError) -> bool {
+        match (self, other) {
+            (ScanError::Unstable(a), ScanError::Unstable(b)) => a == b,
+            (ScanError::Starved(a, e), ScanError::Starved(b, f)) => {
+                a == b && e.kind() == f.kind() && e.raw_os_error() == f.raw_os_error()
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ScanError {}
 
 /// Why a walk stopped early.
 enum Stop {
@@ -146,11 +161,8 @@ impl Scanner {
     }
 
     /// Scans every root, in order; a snapshot that kept changing fails the whole scan.
-    pub fn scan_all(&mut self, roots: &[PathBuf]) -> Result<Vec<Manifest>, String> {
-        roots
-            .iter()
-            .map(|r| self.scan(r).map_err(|e| e.to_string()))
-            .collect()
+    pub fn scan_all(&mut self, roots: &[PathBuf]) -> Result<Vec<Manifest>, ScanError> {
+        roots.iter().map(|r| self.scan(r)).collect()
     }
 
     /// Scans one root. A missing root has empty content.
@@ -634,5 +646,17 @@ mod tests {
         symlink(other.0.join("f"), t.0.join("f")).unwrap();
         let m = Scanner::default().scan(&t.0).unwrap();
         assert_eq!(paths(&m), ["d/x", "f"]);
+    }
+
+    #[test]
+    fn scan_errors_are_equal_when_the_same_fault_repeats() {
+        let starved =
+            |p: &str, errno| ScanError::Starved(p.into(), io::Error::from_raw_os_error(errno));
+        assert_eq!(starved("/r/a", libc::EMFILE), starved("/r/a", libc::EMFILE));
+        assert_ne!(starved("/r/a", libc::EMFILE), starved("/r/b", libc::EMFILE));
+        assert_ne!(starved("/r/a", libc::EMFILE), starved("/r/a", libc::ENOMEM));
+        let unstable = |p: &str| ScanError::Unstable(p.into());
+        assert_eq!(unstable("/r"), unstable("/r"));
+        assert_ne!(unstable("/r"), starved("/r", libc::EMFILE));
     }
 }

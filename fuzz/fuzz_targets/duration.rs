@@ -2,7 +2,7 @@
 //! millisecond and prints the same again.
 #![no_main]
 
-use hashreload::cli::{format_duration, parse_duration};
+use hashreload::duration::{format_duration, parse_duration};
 use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 

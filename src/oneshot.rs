@@ -5,16 +5,14 @@
 
 use crate::cli::{DigestConfig, Expect, Output};
 use crate::digest::{self, hex, Hash, Manifest};
-use crate::poll::{self, Clock, Deliver, Settings};
-use crate::{log, state, volume};
+use crate::poll::{self, Clock, Settings};
+use crate::target::Deliver;
+use crate::{log, state, volume, Exit};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_MISMATCH: i32 = 3;
-
 /// Scans every root once (a snapshot that keeps changing is a runtime failure).
-fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, String> {
+fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, volume::ScanError> {
     volume::Scanner::default().scan_all(paths)
 }
 
@@ -68,12 +66,12 @@ fn sha256(data: &[u8]) -> Hash {
 }
 
 /// `hashreload digest`.
-pub fn digest_command(cfg: DigestConfig) -> i32 {
+pub fn digest_command(cfg: DigestConfig) -> Exit {
     let manifests = match scan(&cfg.paths) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("hashreload: {e}");
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     };
     let labels = labels(&cfg.paths);
@@ -86,14 +84,14 @@ pub fn digest_command(cfg: DigestConfig) -> i32 {
         Output::Json => json(&roots, &digest).into_bytes(),
     };
     if std::io::stdout().lock().write_all(&out).is_err() {
-        return EXIT_FAILED;
+        return Exit::Failed;
     }
     match cfg.expect.map(|e| check(&text, &digest, &e)) {
         Some(Err(msg)) => {
             eprintln!("hashreload: {msg}");
-            EXIT_MISMATCH
+            Exit::Differs
         }
-        _ => 0,
+        _ => Exit::Ok,
     }
 }
 
@@ -132,12 +130,12 @@ pub fn once<C: Clock, T: Deliver>(
     attempts: u32,
     state_file: Option<&Path>,
     expect: Option<&Expect>,
-) -> i32 {
+) -> Exit {
     let manifests = match scan(paths) {
         Ok(m) => m,
         Err(e) => {
             log::error("scan failed", &[("error", &e)]);
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     };
     let labels = labels(paths);
@@ -151,7 +149,7 @@ pub fn once<C: Clock, T: Deliver>(
     if let Some(expect) = expect {
         if let Err(msg) = check(&digest::state_text(&roots), &digest, expect) {
             log::error("refusing to deliver", &[("reason", &msg)]);
-            return EXIT_MISMATCH;
+            return Exit::Differs;
         }
     }
     let recorded = match state_file.map(state::read).transpose() {
@@ -173,10 +171,10 @@ pub fn once<C: Clock, T: Deliver>(
             "unchanged since the recorded state, nothing to deliver",
             &[],
         );
-        return 0;
+        return Exit::Ok;
     }
     if !poll::deliver_once(clock, targets, &pending, &digest, attempts, settings) {
-        return EXIT_FAILED;
+        return Exit::Failed;
     }
     if let Some(f) = state_file {
         let entries: Vec<(&str, Hash)> = targets.iter().map(|t| (t.name(), digest)).collect();
@@ -185,10 +183,10 @@ pub fn once<C: Clock, T: Deliver>(
                 "cannot write the state file",
                 &[("path", &f.display()), ("error", &e)],
             );
-            return EXIT_FAILED;
+            return Exit::Failed;
         }
     }
-    0
+    Exit::Ok
 }
 
 #[cfg(test)]
