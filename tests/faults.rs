@@ -307,9 +307,10 @@ fn huge_bodies_and_endless_headers_are_read_only_in_part() {
 #[ignore = "needs prlimit"]
 fn within_ten_descriptors_and_sixteen_mib_of_address_space() {
     need("prlimit");
-    // Ten descriptors: stdio and the listener leave six, which held-open scrapes take. Then accept fails (and pauses instead of spinning), scans conclude nothing
-    // instead of reporting unreadable files, and once the server drops the idle connections
-    // (after 5 s) every change is delivered, in order.
+    // Ten descriptors: stdio and the listener leave six, which held-open scrapes take. Then
+    // accept fails (and pauses instead of spinning), scans conclude nothing instead of reporting
+    // unreadable files, and once the server drops the idle connections (after 5 s) every change
+    // is delivered, in order.
     let t = Tmp::new();
     let mut v = Volume::new(t.path("vol"));
     v.write(&payload(&[("a.yml", "0"), ("rules/x/y/z.yml", "z")]));
@@ -338,6 +339,9 @@ fn within_ten_descriptors_and_sixteen_mib_of_address_space() {
     let held: Vec<_> = (0..7)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
         .collect();
+    // The change is written only once the server holds every descriptor.
+    let fds = || fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
+    assert!(wait_until(10, || fds() >= 10), "{} fds\n{}", fds(), p.log());
     let starved = payload(&[("a.yml", "starved"), ("rules/x/y/z.yml", "z")]);
     v.write(&starved);
     p.wait_for("Too many open files");
