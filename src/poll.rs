@@ -980,6 +980,27 @@ mod tests {
     }
 
     #[test]
+    fn the_data_check_runs_once_per_period_between_full_scans() {
+        let s = Settings {
+            interval: Duration::from_secs(10),
+            ..settings()
+        };
+        let (w, p) = world(vec![vec![]], s);
+        let checks = Rc::new(Cell::new(0u32));
+        let c = checks.clone();
+        let mut p = p.with_probe(Duration::from_millis(200), move || {
+            c.set(c.get() + 1);
+            1
+        });
+        w.run(&mut p, Duration::from_millis(100));
+        checks.set(0);
+        // 60 s: 6 full scans, each taking its own token, and 50 checks in each 10 s between.
+        w.run(&mut p, Duration::from_millis(60_100));
+        assert_eq!(checks.get(), 6 * 50, "{} checks", checks.get());
+        assert_eq!(p.stats().polls, 7);
+    }
+
+    #[test]
     fn counts_added_changed_removed() {
         let e = |p: &str, h: u8| Entry {
             path: p.as_bytes().to_vec(),
