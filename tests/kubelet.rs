@@ -274,37 +274,13 @@ fn a_kubelet_swap_is_seen_between_full_scans_at_a_shorter_data_check() {
 
 #[test]
 fn without_the_data_check_a_swap_waits_for_the_full_scan() {
-    let t = Tmp::new();
-    let mut v = Volume::new(t.path("vol"));
-    v.write(&payload(&[("a.yml", "1")]));
-    let r = Receiver::start(vec![]);
-    let p = Run::new(t.path("vol"))
-        .url(r.url("/"))
-        .interval("300ms")
-        .args(&["--data-check-interval", "0"])
-        .start();
-    let new = payload(&[("a.yml", "2")]);
-    v.write(&new);
-    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
-    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+    let (_t, _v, _r, p) = one_swap_delivered("300ms", &["--data-check-interval", "0"]);
     assert_eq!(p.count("..data changed"), 0, "{}", p.log());
 }
 
-fn swap_between_full_scans(flags: &[&str]) -> (Tmp, Receiver, Proc) {
+fn swap_between_full_scans(flags: &[&str]) {
     // With an hour between full scans, only the `..data` check can see this change.
-    let t = Tmp::new();
-    let mut v = Volume::new(t.path("vol"));
-    v.write(&payload(&[("a.yml", "1")]));
-    let r = Receiver::start(vec![]);
-    let p = Run::new(t.path("vol"))
-        .url(r.url("/"))
-        .interval("1h")
-        .args(flags)
-        .start();
-    let new = payload(&[("a.yml", "2")]);
-    v.write(&new);
-    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
-    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+    let (_t, mut v, r, p) = one_swap_delivered("1h", flags);
     assert!(
         p.log().contains("..data changed, scanning now"),
         "{}",
@@ -315,7 +291,25 @@ fn swap_between_full_scans(flags: &[&str]) -> (Tmp, Receiver, Proc) {
     p.wait_for_n("..data changed, scanning now", 2);
     p.wait_for_n("msg=scanned", 3);
     assert_eq!(r.count(), 1);
-    (t, r, p)
+}
+
+/// A kubelet volume watched at `interval` with `flags`, updated once; returns once that update
+/// was delivered.
+fn one_swap_delivered(interval: &str, flags: &[&str]) -> (Tmp, Volume, Receiver, Proc) {
+    let t = Tmp::new();
+    let mut v = Volume::new(t.path("vol"));
+    v.write(&payload(&[("a.yml", "1")]));
+    let r = Receiver::start(vec![]);
+    let p = Run::new(t.path("vol"))
+        .url(r.url("/"))
+        .interval(interval)
+        .args(flags)
+        .start();
+    let new = payload(&[("a.yml", "2")]);
+    v.write(&new);
+    assert!(wait_until(10, || r.count() == 1), "{}", p.log());
+    assert_eq!(r.digests(), [coreutils_digest(&new)]);
+    (t, v, r, p)
 }
 
 #[test]
