@@ -303,6 +303,9 @@ where
                     log::warn("scan failed, keeping the last state", &[("error", &e)]);
                     self.scan_error = Some(e);
                 }
+                // A failed scan concluded nothing, and `..data` may not move again: try again
+                // after --retry-interval rather than a whole --interval.
+                self.next_scan = now + self.settings.interval.min(self.settings.retry_interval);
                 return;
             }
         };
@@ -373,12 +376,17 @@ where
 
     fn start(&mut self, new: State) {
         let names: Vec<&str> = self.targets.iter().map(|t| t.target.name()).collect();
+        let data_check = self
+            .probe
+            .as_ref()
+            .map_or("off".to_string(), |p| format_duration(p.every));
         log::info(
             "hashreload started",
             &[
                 ("version", &VERSION),
                 ("digest", &short(&new.digest)),
                 ("interval", &format_duration(self.settings.interval)),
+                ("data_check", &data_check),
                 ("targets", &names.join(",")),
             ],
         );
@@ -877,6 +885,22 @@ mod tests {
         w.set("v2");
         w.run(&mut p, Duration::from_secs(7));
         assert_eq!(w.sent(0), [short_of("v2")]);
+    }
+
+    #[test]
+    fn a_failed_scan_is_retried_after_the_retry_interval() {
+        let s = Settings {
+            interval: Duration::from_secs(10),
+            ..settings()
+        };
+        let (w, mut p) = world(vec![vec![]], s);
+        w.run(&mut p, Duration::from_millis(500));
+        *w.files.borrow_mut() = None;
+        w.run(&mut p, Duration::from_millis(10_500));
+        assert_eq!(p.stats().poll_errors, 1, "the scan at 10 s failed");
+        w.set("v2");
+        w.run(&mut p, Duration::from_millis(11_500));
+        assert_eq!(w.sent(0), [short_of("v2")], "scanned again 1 s later");
     }
 
     #[test]

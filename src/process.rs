@@ -166,6 +166,31 @@ pub fn describe_status(status: i32) -> String {
 mod tests {
     use super::*;
 
+    /// Whether SIGTERM and SIGINT are blocked in the calling thread.
+    fn both_blocked() -> bool {
+        // SAFETY: reads the calling thread's mask into a local set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+            libc::sigismember(&set, libc::SIGTERM) == 1
+                && libc::sigismember(&set, libc::SIGINT) == 1
+        }
+    }
+
+    #[test]
+    fn threads_we_start_never_take_sigterm_or_sigint() {
+        assert!(
+            !both_blocked(),
+            "the test thread starts with them unblocked"
+        );
+        let inside = spawn_thread("t", 64 * 1024, both_blocked)
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(inside, "blocked in the new thread");
+        assert!(!both_blocked(), "and unblocked again in the caller");
+    }
+
     #[test]
     fn shutdown_line_in_both_formats() {
         let mut buf = [0; 160];

@@ -190,7 +190,9 @@ fn resolve_in_thread(
     use std::sync::mpsc::{sync_channel, RecvTimeoutError};
     let (tx, rx) = sync_channel(1);
     let name = (host.to_string(), port);
-    process::spawn_thread("resolve", 128 * 1024, move || {
+    // A thread stuck in a lookup ends with the resolver's own timeout; its stack is only reserved
+    // address space (glibc's NSS modules, in test builds, want more than musl).
+    process::spawn_thread("resolve", 256 * 1024, move || {
         let _ = tx.send(name.to_socket_addrs().map(|a| a.collect::<Vec<_>>()));
     })
     .map_err(ureq::Error::Io)?;
@@ -473,6 +475,22 @@ impl Deliver for Target {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_names_resolve_in_a_thread_of_our_own() {
+        let timeout = NextTimeout {
+            after: Duration::from_secs(5).into(),
+            reason: ureq::Timeout::Resolve,
+            per_read: None,
+            per_write: None,
+        };
+        // From /etc/hosts (the test build uses the system's resolver, not DNS).
+        let addrs = resolve_in_thread("localhost", 8080, timeout).unwrap();
+        assert!(addrs
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 8080));
+        assert!(!addrs.is_empty());
+    }
 
     #[test]
     fn parses_and_redacts_urls() {

@@ -57,7 +57,7 @@ for path in sorted(glob.glob(sys.argv[1] + "/*.yaml")):
                 (res.get("requests") == {"cpu": "1m", "memory": "4Mi"}, "requests cpu 1m, memory 4Mi"),
                 (res.get("limits", {}).get("memory") == "16Mi", "limits memory 16Mi"),
                 (probe["path"] == "/healthz", "liveness on /healthz"),
-                (defaults and window > 30, "a liveness window above the 30 s /healthz limit of the defaults"),
+                (defaults and window > 30, "a liveness window above the 30 s /healthz limit (checked for the default --interval and --timeout only: set neither)"),
                 (any(a.startswith("--state-file=") for a in c.get("args", [])), "a state file on an emptyDir"),
             ]
             for ok, what in want:

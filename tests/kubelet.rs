@@ -264,21 +264,25 @@ fn an_unreadable_file_is_listed_with_the_marker_and_logged_once() {
 
 #[test]
 fn a_kubelet_swap_is_seen_between_full_scans() {
-    swap_between_full_scans(&[]);
+    let p = swap_between_full_scans(&[]);
+    assert_eq!(p.count("data_check=200ms"), 1, "{}", p.log());
 }
 
 #[test]
 fn a_kubelet_swap_is_seen_between_full_scans_at_a_shorter_data_check() {
-    swap_between_full_scans(&["--data-check-interval", "20ms"]);
+    let p = swap_between_full_scans(&["--data-check-interval", "20ms"]);
+    assert_eq!(p.count("data_check=20ms"), 1, "{}", p.log());
 }
 
 #[test]
 fn without_the_data_check_a_swap_waits_for_the_full_scan() {
-    let (_t, _v, _r, p) = one_swap_delivered("300ms", &["--data-check-interval", "0"]);
+    // With the default check a swap would be seen within 200 ms, long before the 3 s scan.
+    let (_t, _v, _r, p) = one_swap_delivered("3s", &["--data-check-interval", "0"]);
+    assert_eq!(p.count("data_check=off"), 1, "{}", p.log());
     assert_eq!(p.count("..data changed"), 0, "{}", p.log());
 }
 
-fn swap_between_full_scans(flags: &[&str]) {
+fn swap_between_full_scans(flags: &[&str]) -> Proc {
     // With an hour between full scans, only the `..data` check can see this change.
     let (_t, mut v, r, p) = one_swap_delivered("1h", flags);
     assert!(
@@ -291,6 +295,7 @@ fn swap_between_full_scans(flags: &[&str]) {
     p.wait_for_n("..data changed, scanning now", 2);
     p.wait_for_n("msg=scanned", 3);
     assert_eq!(r.count(), 1);
+    p
 }
 
 /// A kubelet volume watched at `interval` with `flags`, updated once; returns once that update
@@ -363,6 +368,11 @@ fn polls_without_inotify_or_fanotify_under_strace() {
     assert!(p.wait_exit(10).is_some(), "{}", p.log());
     let calls = std::fs::read_to_string(&trace).unwrap();
     assert!(calls.contains("/vol/..data"), "the trace holds the scans");
+    assert!(
+        p.log().contains("..data changed, scanning now"),
+        "{}",
+        p.log()
+    );
     for call in ["inotify_", "fanotify_"] {
         assert!(!calls.contains(call), "{call} in the trace");
     }

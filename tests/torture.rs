@@ -272,7 +272,9 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
     let listen = format!("127.0.0.1:{port}");
     let mut p = Run::new(&vol)
         .url(&url)
-        .interval("50ms")
+        // Most swaps are found by the `..data` check, as in production; full scans catch the rest.
+        .interval("200ms")
+        .args(&["--data-check-interval", "10ms"])
         .args(&["--listen-address", &listen, "--timeout", "150ms"])
         .args(&["--retry-interval", "10ms", "--max-backoff", "100ms"])
         .start();
@@ -381,6 +383,10 @@ fn a_thousand_random_kubelet_updates_against_a_flaky_endpoint() {
         p.log()
     );
     assert_eq!(get(port, "/healthz").0, 200, "seed {seed}\n{}", p.log());
+    assert!(
+        p.count("..data changed, scanning now") > 0,
+        "seed {seed}: the data check never fired"
+    );
 
     // Every digest sent was a snapshot really written: nothing torn, nothing mixed.
     let real: HashSet<&String> = digests.iter().collect();
