@@ -283,16 +283,7 @@ pub struct Http {
 
 impl Http {
     pub fn new(url: HttpUrl, options: std::rc::Rc<HttpOptions>) -> Http {
-        let config = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(options.timeout))
-            .max_idle_connections(0)
-            .allow_non_standard_methods(true)
-            .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver);
+        let agent = agent(options.timeout);
         Http {
             url,
             agent,
@@ -349,6 +340,42 @@ impl Http {
         }
         Err(msg)
     }
+}
+
+/// Every request's agent: our resolver, no proxy, no redirects (a reload must not wander off),
+/// one connection per request, and any status an answer rather than an error.
+fn agent(timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(timeout))
+        .max_idle_connections(0)
+        .allow_non_standard_methods(true)
+        .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver)
+}
+
+/// GETs `url` (with its Basic-auth userinfo): the status and a body of at most `limit` bytes; a
+/// longer body is an error, not cut, so a reader never parses half a document.
+pub fn get(url: &HttpUrl, timeout: Duration, limit: u64) -> Result<(u16, Vec<u8>), String> {
+    let mut req = ureq::http::Request::get(&url.url);
+    if let Some(userinfo) = &url.basic {
+        req = req.header("Authorization", basic_auth(userinfo));
+    }
+    let req = req.body(()).map_err(|e| format!("request: {e}"))?;
+    let mut resp = agent(timeout).run(req).map_err(describe_error)?;
+    let mut body = Vec::new();
+    resp.body_mut()
+        .as_reader()
+        .take(limit + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| format!("reading the body: {e}"))?;
+    if body.len() as u64 > limit {
+        return Err(format!("the body is larger than {limit} bytes"));
+    }
+    Ok((resp.status().as_u16(), body))
 }
 
 fn describe_error(e: ureq::Error) -> String {
@@ -443,6 +470,8 @@ pub fn find_program(name: &OsStr) -> Option<PathBuf> {
 pub enum Target {
     Http(Http),
     Signal(crate::signal::Signal),
+    /// A SIGHUP confirmed through Prometheus' runtimeinfo API.
+    Confirmed(crate::runtimeinfo::Confirmed),
     Command(Command),
 }
 
@@ -452,6 +481,7 @@ impl Target {
         match self {
             Target::Http(h) => h.url.name(),
             Target::Signal(s) => s.name(),
+            Target::Confirmed(c) => c.name(),
             Target::Command(c) => &c.name,
         }
     }
@@ -466,6 +496,7 @@ impl Deliver for Target {
         match self {
             Target::Http(h) => h.deliver(digest),
             Target::Signal(s) => s.deliver(),
+            Target::Confirmed(c) => c.deliver(),
             Target::Command(c) => c.deliver(digest),
         }
         .map_err(Failure)
