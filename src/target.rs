@@ -281,21 +281,36 @@ pub struct Http {
     options: std::rc::Rc<HttpOptions>,
 }
 
+/// Every request's agent: no redirects, no proxy from the environment, one global timeout, our
+/// resolver, and any HTTP status returned as a response.
+fn agent(timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .proxy(None)
+        .timeout_global(Some(timeout))
+        .max_idle_connections(0)
+        .allow_non_standard_methods(true)
+        .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver)
+}
+
+/// One GET of `url` with a target's agent, the body left unread: its status, or why there was
+/// none. For the exec probe (`shprobe`), which turns either into curl's exit code.
+pub fn get(url: &HttpUrl, timeout: Duration) -> Result<u16, ureq::Error> {
+    let body: &[u8] = &[];
+    let req = ureq::http::Request::get(&url.url)
+        .body(body)
+        .map_err(ureq::Error::Http)?;
+    Ok(agent(timeout).run(req)?.status().as_u16())
+}
+
 impl Http {
     pub fn new(url: HttpUrl, options: std::rc::Rc<HttpOptions>) -> Http {
-        let config = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .proxy(None)
-            .timeout_global(Some(options.timeout))
-            .max_idle_connections(0)
-            .allow_non_standard_methods(true)
-            .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let agent = ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver);
         Http {
             url,
-            agent,
+            agent: agent(options.timeout),
             options,
         }
     }
