@@ -13,12 +13,14 @@ pub mod poll;
 pub mod process;
 pub mod runtimeinfo;
 pub mod server;
+pub mod shprobe;
 pub mod signal;
 pub mod state;
 pub mod target;
 pub mod volume;
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -42,6 +44,16 @@ impl Exit {
     pub fn code(self) -> i32 {
         self as i32
     }
+}
+
+/// The process's command line, argv[0] apart. Named `sh` (the image's /bin/sh), the binary only
+/// answers prometheus-operator's exec probe (`shprobe`); under any other name, such as
+/// /bin/prometheus-config-reloader, it is hashreload.
+pub fn main_with(argv0: &OsStr, args: Vec<OsString>) -> i32 {
+    if Path::new(argv0).file_name() == Some(OsStr::new("sh")) {
+        return shprobe::main(args);
+    }
+    run(args).code()
 }
 
 /// Parses the command line and runs; returns the exit code for anything but a signal.

@@ -1,3 +1,5 @@
 fn main() {
-    std::process::exit(hashreload::run(std::env::args_os().skip(1).collect()).code());
+    let mut argv = std::env::args_os();
+    let argv0 = argv.next().unwrap_or_default();
+    std::process::exit(hashreload::main_with(&argv0, argv.collect()));
 }

@@ -283,10 +283,9 @@ pub struct Http {
 
 impl Http {
     pub fn new(url: HttpUrl, options: std::rc::Rc<HttpOptions>) -> Http {
-        let agent = agent(options.timeout);
         Http {
             url,
-            agent,
+            agent: agent(options.timeout),
             options,
         }
     }
@@ -360,12 +359,7 @@ fn agent(timeout: Duration) -> ureq::Agent {
 /// GETs `url` (with its Basic-auth userinfo): the status and a body of at most `limit` bytes; a
 /// longer body is an error, not cut, so a reader never parses half a document.
 pub fn get(url: &HttpUrl, timeout: Duration, limit: u64) -> Result<(u16, Vec<u8>), String> {
-    let mut req = ureq::http::Request::get(&url.url);
-    if let Some(userinfo) = &url.basic {
-        req = req.header("Authorization", basic_auth(userinfo));
-    }
-    let req = req.body(()).map_err(|e| format!("request: {e}"))?;
-    let mut resp = agent(timeout).run(req).map_err(describe_error)?;
+    let mut resp = send_get(url, timeout).map_err(describe_error)?;
     let mut body = Vec::new();
     resp.body_mut()
         .as_reader()
@@ -376,6 +370,23 @@ pub fn get(url: &HttpUrl, timeout: Duration, limit: u64) -> Result<(u16, Vec<u8>
         return Err(format!("the body is larger than {limit} bytes"));
     }
     Ok((resp.status().as_u16(), body))
+}
+
+/// One GET of `url`, the body left unread: its status, or why there was none. For the exec
+/// probe (`shprobe`), which turns either into curl's exit code.
+pub fn get_status(url: &HttpUrl, timeout: Duration) -> Result<u16, ureq::Error> {
+    Ok(send_get(url, timeout)?.status().as_u16())
+}
+
+fn send_get(
+    url: &HttpUrl,
+    timeout: Duration,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let mut req = ureq::http::Request::get(&url.url);
+    if let Some(userinfo) = &url.basic {
+        req = req.header("Authorization", basic_auth(userinfo));
+    }
+    agent(timeout).run(req.body(()).map_err(ureq::Error::Http)?)
 }
 
 fn describe_error(e: ureq::Error) -> String {

@@ -68,15 +68,19 @@ fn root(dist: &Path, t: &Tmp) -> PathBuf {
     root
 }
 
+/// `PROGRAM ARGS` chrooted into `root` as uid/gid 65534.
+fn chrooted(root: &Path, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("chroot");
+    cmd.arg("--userspec=65534:65534")
+        .arg(root)
+        .arg(program)
+        .args(args);
+    cmd
+}
+
 /// Runs `/hashreload ARGS` chrooted into `root` as uid/gid 65534.
 fn in_root(root: &Path, args: &[&str]) -> Proc {
-    Proc::spawn(
-        Command::new("chroot")
-            .arg("--userspec=65534:65534")
-            .arg(root)
-            .arg("/hashreload")
-            .args(args),
-    )
+    Proc::spawn(&mut chrooted(root, "/hashreload", args))
 }
 
 #[test]
@@ -101,17 +105,70 @@ fn each_image_is_one_small_layer_under_the_budget() {
             size < BUDGET,
             "image {arch} is {size} bytes, over the {BUDGET} budget"
         );
-        let list = Command::new("tar")
-            .arg("-tf")
-            .arg(t.path(arch))
-            .output()
-            .unwrap();
+        // The binary once, under the name the walk met first; the other two link to it.
+        let entries = entries(&t.path(arch));
+        let (kinds, names): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .map(|e| (e.kind.as_str(), e.name.as_str()))
+            .unzip();
         assert_eq!(
-            String::from_utf8_lossy(&list.stdout).trim(),
-            "hashreload",
-            "only the binary"
+            names,
+            [
+                "bin",
+                "bin/prometheus-config-reloader",
+                "bin/sh",
+                "hashreload"
+            ],
+            "only the binary's three names: {entries:?}"
         );
+        let files: Vec<_> = entries.iter().filter(|e| e.kind == "file").collect();
+        assert_eq!(files.len(), 1, "one copy of the bytes: {entries:?}");
+        assert_eq!(files[0].size, binary);
+        assert_eq!(kinds.iter().filter(|k| **k == "link").count(), 2);
+        for e in entries.iter().filter(|e| e.kind == "link") {
+            assert_eq!(e.link, files[0].name, "{e:?}");
+        }
     }
+}
+
+/// One entry of a layer tar.
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    /// `file`, `link` (a hard link), `dir`, or tar's type byte for anything else.
+    kind: String,
+    /// A hard link's target.
+    link: String,
+    size: u64,
+}
+
+/// The entries of the layer tar at `path`, in archive order.
+fn entries(path: &Path) -> Vec<Entry> {
+    let script = r#"
+import sys, tarfile
+kinds = {tarfile.REGTYPE: "file", tarfile.LNKTYPE: "link", tarfile.DIRTYPE: "dir"}
+for m in tarfile.open(sys.argv[1]):
+    print(m.name.rstrip("/"), kinds.get(m.type, repr(m.type)), m.linkname, m.size, sep="\t")
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Entry {
+                name: f[0].to_string(),
+                kind: f[1].to_string(),
+                link: f[2].to_string(),
+                size: f[3].parse().unwrap(),
+            }
+        })
+        .collect()
 }
 
 /// No program interpreter and no shared libraries: an ELF64 little-endian file read by hand.
@@ -166,12 +223,17 @@ fn from_the_empty_root_localhost_reloads_arrive_at_once() {
     need_root();
     let t = Tmp::new();
     let root = root(&dist, &t);
-    let entries: Vec<_> = std::fs::read_dir(&root)
+    let mut entries: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
         .collect();
-    assert_eq!(entries, ["hashreload"], "no /etc, nothing but the binary");
+    entries.sort();
+    assert_eq!(
+        entries,
+        ["bin", "hashreload"],
+        "no /etc, nothing but the binary"
+    );
     std::fs::create_dir(root.join("config")).unwrap();
     std::fs::write(root.join("config/a.yml"), "a").unwrap();
     let r = Receiver::start(vec![]);
@@ -205,6 +267,59 @@ fn from_the_empty_root_localhost_reloads_arrive_at_once() {
     );
     std::fs::write(root.join("config/a.yml"), "b").unwrap();
     assert!(wait_until(10, || r.count() == 2), "{}", p.log());
+}
+
+#[test]
+#[ignore = "needs the image (HASHRELOAD_DIST) and root"]
+fn prometheus_operators_command_and_exec_probe_work_from_the_empty_root() {
+    use std::os::unix::fs::MetadataExt;
+    let dist = dist();
+    need_root();
+    let t = Tmp::new();
+    let root = root(&dist, &t);
+    let names = ["hashreload", "bin/prometheus-config-reloader", "bin/sh"];
+    let inodes: Vec<_> = names
+        .iter()
+        .map(|n| std::fs::metadata(root.join(n)).unwrap())
+        .map(|m| (m.ino(), m.nlink()))
+        .collect();
+    assert_eq!(inodes, [inodes[0]; 3], "one file, three names");
+    assert_eq!(inodes[0].1, 3);
+
+    let reloader = "/bin/prometheus-config-reloader";
+    let out = chrooted(&root, reloader, &["--version"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("hashreload {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // The container the operator writes with listenLocal (its port 8080 is a free one here).
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(root.join("config/prometheus.yml"), "a: 1\n").unwrap();
+    let r = Receiver::start(vec![]);
+    let port = free_port();
+    let listen = format!("--listen-address=localhost:{port}");
+    let reload = format!("--reload-url=http://localhost:{}/-/reload", r.port);
+    let args = [listen.as_str(), "--watched-dir=/config", &reload];
+    let p = Proc::spawn(&mut chrooted(&root, reloader, &args));
+    let sh = |url: &str| {
+        run_cmd(&mut chrooted(
+            &root,
+            "/bin/sh",
+            &["-c", &operator_probe(url)],
+        ))
+    };
+    let healthz = format!("http://localhost:{port}/healthz");
+    assert!(wait_until(10, || sh(&healthz).0 == 0), "{}", p.log());
+    assert_eq!(sh(&healthz), (0, String::new()));
+    let down = Receiver::start(vec![Reply::Status(503, "")]);
+    assert_eq!(sh(&format!("http://127.0.0.1:{}/healthz", down.port)).0, 22);
+    assert_eq!(
+        sh(&format!("http://localhost:{}/healthz", free_port())).0,
+        7
+    );
+    let (code, err) = run_cmd(&mut chrooted(&root, "/bin/sh", &["-c", "id"]));
+    assert_eq!(code, 127, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
 }
 
 #[test]

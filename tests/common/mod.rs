@@ -828,3 +828,11 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// The exec probe prometheus-operator gives a container with `listenLocal` (its
+/// pkg/operator/prober.go, spelled out), for `url`.
+pub fn operator_probe(url: &str) -> String {
+    format!(
+        r#"if [ -x "$(command -v curl)" ]; then exec curl --fail {url}; elif [ -x "$(command -v wget)" ]; then exec wget -q -O /dev/null {url}; else exit 1; fi"#
+    )
+}
