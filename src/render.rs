@@ -33,9 +33,6 @@ const BUF: usize = 16 * 1024;
 /// Deflate's window: the inflater's output buffer is also its dictionary.
 const WINDOW: usize = 32 * 1024;
 
-/// A variable's value by name; `None` when it is unset (an empty value is set).
-pub type Lookup = dyn Fn(&[u8]) -> Option<Vec<u8>>;
-
 /// What `render` did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
@@ -106,7 +103,7 @@ pub fn render(
     input: &Path,
     output: &Path,
     limit: u64,
-    vars: &Lookup,
+    vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Outcome, RenderError> {
     let mut hasher = Sha256::new();
     let stats = render_file(input, output, &mut hasher, limit, vars)?;
@@ -168,7 +165,7 @@ fn render_file(
     out_path: &Path,
     out: &mut dyn Write,
     limit: u64,
-    vars: &Lookup,
+    vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Stats, RenderError> {
     let mut file = File::open(input).map_err(|e| input_error(input, &e))?;
     render_stream(&mut file, out, limit, vars).map_err(|e| match e {
@@ -183,7 +180,7 @@ fn write_tmp(
     input: &Path,
     tmp: &Path,
     limit: u64,
-    vars: &Lookup,
+    vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<(Hash, Stats), RenderError> {
     let file = OpenOptions::new()
         .write(true)
@@ -258,7 +255,7 @@ pub fn render_stream(
     input: &mut dyn Read,
     out: &mut dyn Write,
     limit: u64,
-    vars: &Lookup,
+    vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Stats, StreamError> {
     let mut src = Source {
         r: input,
@@ -529,7 +526,7 @@ fn is_name(b: u8) -> bool {
 /// boundary. Only `$(` and a name are ever held back, and a name ends at NAME_MAX bytes.
 struct Substitute<'a> {
     out: Sink<'a>,
-    vars: &'a Lookup,
+    vars: &'a dyn Fn(&[u8]) -> Option<Vec<u8>>,
     scan: Scan,
     name: Vec<u8>,
     stats: Stats,
@@ -725,14 +722,22 @@ mod tests {
         }
     }
 
-    fn whole(input: &[u8], limit: u64, vars: &Lookup) -> Result<(Vec<u8>, Stats), String> {
+    fn whole(
+        input: &[u8],
+        limit: u64,
+        vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<(Vec<u8>, Stats), String> {
         let mut out = Vec::new();
         let stats = render_stream(&mut &input[..], &mut out, limit, vars);
         stats.map(|s| (out, s)).map_err(|e| e.to_string())
     }
 
     /// Renders `input` whole and a byte at a time; both must agree.
-    fn run_with(input: &[u8], limit: u64, vars: &Lookup) -> Result<(Vec<u8>, Stats), String> {
+    fn run_with(
+        input: &[u8],
+        limit: u64,
+        vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<(Vec<u8>, Stats), String> {
         let mut out = Vec::new();
         let mut trickle = Trickle {
             data: input,
@@ -916,5 +921,220 @@ mod tests {
             let e = run(&[&SIMPLE[..], tail].concat()).unwrap_err();
             assert_eq!(e, "truncated gzip data", "{tail:?}");
         }
+    }
+
+    /// A gzip member of `1 + 258 * copies` zeros made by hand: one fixed-Huffman block, a
+    /// literal 0 and then `copies` matches of length 258 at distance 1, 13 bits each. Without
+    /// `trailer` its CRC-32 and length are zeros (a test that stops early never reaches them).
+    fn bomb(copies: usize, trailer: bool) -> Vec<u8> {
+        let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        let (mut acc, mut n) = (0u32, 0);
+        let mut put = |out: &mut Vec<u8>, bits: u32, len: u32| {
+            acc |= bits << n;
+            n += len;
+            while n >= 8 {
+                out.push(acc as u8);
+                acc >>= 8;
+                n -= 8;
+            }
+        };
+        // Huffman codes go most significant bit first.
+        let code = |c: u32, len: u32| c.reverse_bits() >> (32 - len);
+        put(&mut out, 0b011, 3); // BFINAL, BTYPE 01: fixed codes
+        put(&mut out, code(0x30, 8), 8); // literal 0
+        for _ in 0..copies {
+            put(&mut out, code(0xc5, 8), 8); // length 258
+            put(&mut out, 0, 5); // distance 1
+        }
+        put(&mut out, 0, 7 + 7); // end of block, then the last byte padded
+        let size = 1 + 258 * copies;
+        let crc = match trailer {
+            true => crc32(0, &vec![0; size]),
+            false => 0,
+        };
+        out.extend(crc.to_le_bytes());
+        out.extend((size as u32 * u32::from(trailer)).to_le_bytes());
+        out
+    }
+
+    /// Counts what is read through it.
+    struct Counting<'a> {
+        data: &'a [u8],
+        read: usize,
+    }
+
+    impl Read for Counting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = (&self.data[self.read..]).read(buf)?;
+            self.read += n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn stops_a_gzip_bomb_at_the_limit() {
+        let (out, _) = run_with(&bomb(100, true), 1 << 20, &vars).unwrap();
+        assert_eq!(out, vec![0; 25801]);
+        let bomb = bomb(260_000, false); // 64 MiB of zeros in 412 KiB
+        let mut input = Counting {
+            data: &bomb,
+            read: 0,
+        };
+        let e = render_stream(&mut input, &mut io::sink(), 1 << 20, &vars).unwrap_err();
+        assert_eq!(e.to_string(), "more than 1 MiB when rendered (the limit)");
+        assert!(
+            input.read <= 2 * BUF,
+            "read {} of {}",
+            input.read,
+            bomb.len()
+        );
+        // 1 GiB of zeros in 6.5 MB against the real limit.
+        let bomb = super::tests::bomb(1 << 22, false);
+        let mut input = Counting {
+            data: &bomb,
+            read: 0,
+        };
+        let e = render_stream(&mut input, &mut io::sink(), LIMIT, &vars).unwrap_err();
+        assert_eq!(e.to_string(), "more than 64 MiB when rendered (the limit)");
+        assert!(
+            input.read < 500_000,
+            "read {} of {}",
+            input.read,
+            bomb.len()
+        );
+        // References to empty values shrink the output, not what is read or decompressed.
+        let empty = |_: &[u8]| Some(Vec::new());
+        let refs = b"$(E)".repeat(1 << 18); // 1 MiB
+        let over = [&refs[..], b"x"].concat();
+        assert_eq!(whole(&refs, 1 << 20, &empty).unwrap().0, b"");
+        let e = whole(&over, 1 << 20, &empty).unwrap_err();
+        assert_eq!(e, "more than 1 MiB (the limit)");
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+        gz.extend(miniz_oxide::deflate::compress_to_vec(&over, 6));
+        let e = whole(&gz, 1 << 20, &empty).unwrap_err();
+        assert_eq!(e, "more than 1 MiB when decompressed (the limit)");
+        // At the limit exactly, no error; a limit in bytes says so.
+        let (out, _) = whole(&refs, 1 << 20, &vars).unwrap();
+        assert_eq!(out.len(), 1 << 20);
+        let e = whole(&[&refs[..], b"$(A)"].concat(), (1 << 20) + 4, &vars).unwrap_err();
+        assert_eq!(e, "more than 1048580 bytes when rendered (the limit)");
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let pid = std::process::id();
+        let dir = std::env::temp_dir().join(format!("hashreload-render-{pid}-{name}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn writes_atomically_and_only_when_the_bytes_change() {
+        let dir = scratch("write");
+        let (input, output) = (dir.join("prometheus.yaml.gz"), dir.join("out.yaml"));
+        fs::write(&input, SIMPLE).unwrap();
+        fs::write(dir.join("out.yaml.tmp"), "left by a crash").unwrap();
+        let first = render(&input, &output, LIMIT, &vars).unwrap();
+        assert!(first.written);
+        assert_eq!(fs::read(&output).unwrap(), b"a: alpha\n");
+        assert_eq!(
+            first.digest,
+            <[u8; 32]>::from(Sha256::digest(b"a: alpha\n"))
+        );
+        assert_eq!((first.bytes, first.unset), (9, 0));
+        assert_eq!(files(&dir), ["out.yaml", "prometheus.yaml.gz"]);
+        let before = fs::metadata(&output).unwrap();
+        let again = render(&input, &output, LIMIT, &vars).unwrap();
+        assert!(!again.written);
+        assert_eq!(again.digest, first.digest);
+        let after = fs::metadata(&output).unwrap();
+        assert_eq!(after.ino(), before.ino());
+        assert_eq!(after.mtime_nsec(), before.mtime_nsec());
+        // Same length, other bytes: rewritten.
+        fs::write(&output, b"a: alpha!").unwrap();
+        assert!(render(&input, &output, LIMIT, &vars).unwrap().written);
+        assert_eq!(fs::read(&output).unwrap(), b"a: alpha\n");
+        // A plain input, an unset variable.
+        fs::write(&input, "b: $(B)\n").unwrap();
+        let before = fs::metadata(&output).unwrap();
+        let plain = render(&input, &output, LIMIT, &vars).unwrap();
+        assert!(plain.written);
+        assert_eq!((plain.unset, plain.unset_names), (1, vec!["B".to_string()]));
+        assert_eq!(fs::read(&output).unwrap(), b"b: $(B)\n");
+        assert_ne!(fs::metadata(&output).unwrap().ino(), before.ino());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reports_the_digest_of_the_bytes_written() {
+        let dir = scratch("digest");
+        let (input, output) = (dir.join("in.yaml"), dir.join("out.yaml"));
+        fs::write(&input, "v: $(V)\n").unwrap();
+        // The value changes between pass 1 and pass 2.
+        let calls = Cell::new(0);
+        let vars = |_: &[u8]| {
+            calls.set(calls.get() + 1);
+            Some(format!("{}", calls.get()).into_bytes())
+        };
+        let done = render(&input, &output, LIMIT, &vars).unwrap();
+        assert_eq!(calls.get(), 2);
+        assert_eq!(fs::read(&output).unwrap(), b"v: 2\n");
+        assert_eq!(done.digest, <[u8; 32]>::from(Sha256::digest(b"v: 2\n")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_error_leaves_the_previous_output_and_no_temp_file() {
+        let dir = scratch("error");
+        let (input, output) = (dir.join("in.yaml.gz"), dir.join("out.yaml"));
+        fs::write(&output, "old").unwrap();
+        let mut bad = SIMPLE.to_vec();
+        bad[20] ^= 1;
+        fs::write(&input, &bad).unwrap();
+        let e = render(&input, &output, LIMIT, &vars)
+            .unwrap_err()
+            .to_string();
+        let want = format!(
+            "--config-file {}: corrupt gzip data (bad CRC-32)",
+            input.display()
+        );
+        assert_eq!(e, want);
+        // Pass 2 fails: the value grows past the limit after pass 1.
+        fs::write(&input, "secret: $(V)\n").unwrap();
+        let calls = Cell::new(0);
+        let vars = |_: &[u8]| {
+            calls.set(calls.get() + 1);
+            Some(vec![b's'; calls.get() * 600_000])
+        };
+        let e = render(&input, &output, 1 << 20, &vars)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with(": more than 1 MiB when rendered (the limit)"),
+            "{e}"
+        );
+        assert!(!e.contains("secret") && !e.contains("sss"), "{e}");
+        assert_eq!(calls.get(), 2);
+        assert_eq!(fs::read(&output).unwrap(), b"old");
+        assert_eq!(files(&dir), ["in.yaml.gz", "out.yaml"]);
+        // The rename fails: a directory is in the way.
+        let blocked = dir.join("blocked");
+        fs::create_dir_all(blocked.join("x")).unwrap();
+        let e = render(&input, &blocked, LIMIT, &super::tests::vars).unwrap_err();
+        let want = format!("--config-envsubst-file {}: ", blocked.display());
+        assert!(e.to_string().starts_with(&want), "{e}");
+        assert_eq!(files(&dir), ["blocked", "in.yaml.gz", "out.yaml"]);
+        let e = render(&dir.join("none"), &output, LIMIT, &vars).unwrap_err();
+        assert!(e.to_string().contains("none: No such file"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
