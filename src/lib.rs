@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod oneshot;
 pub mod poll;
 pub mod process;
+pub mod render;
 pub mod runtimeinfo;
 pub mod server;
 pub mod shprobe;
