@@ -49,8 +49,6 @@ pub enum Kind {
     Alias(&'static str),
     /// An incumbent's flag that is accepted and handled in `parse`.
     Compat,
-    /// An incumbent's flag that is refused; the help text says why.
-    Unsupported,
 }
 
 /// What a flag means when it is not given.
@@ -154,7 +152,7 @@ const fn other(
 }
 
 use DefaultIs::{Text, Value};
-use Kind::{Compat, Unsupported};
+use Kind::Compat;
 use Origin::{ConfigReloader as Pcr, ConfigmapReload as Cmr, Watch};
 
 #[rustfmt::skip]
@@ -223,14 +221,18 @@ pub const FLAGS: &[Flag] = &[
         "signal: SIGHUP to --process-executable-name instead of a request"),
     other(Pcr, Compat, None, "process-executable-name", Some("NAME"),
         "The process for --reload-method=signal [default: prometheus]"),
-    other(Pcr, Unsupported, None, "config-file", Some("FILE"),
-        "not supported: hashreload does not render config templates"),
-    other(Pcr, Unsupported, None, "config-envsubst-file", Some("FILE"),
-        "not supported: hashreload does not render config templates"),
-    other(Pcr, Unsupported, None, "web-config-file", Some("FILE"),
-        "not supported: the metrics server has no TLS or authentication"),
-    other(Pcr, Unsupported, None, "runtimeinfo-url", Some("URL"),
-        "not supported: hashreload does not query the server's runtime info"),
+    other(Pcr, Compat, None, "config-file", Some("FILE"),
+        "Config to render (gunzipped if gzip, $(VAR) from the environment); watched too"),
+    other(Pcr, Compat, None, "config-envsubst-file", Some("FILE"),
+        "Where --config-file is rendered to, atomically, before each reload"),
+    other(Pcr, Compat, None, "statefulset-ordinal-from-envvar", Some("VAR"),
+        "$(STATEFULSET_ORDINAL_NUMBER) is VAR's trailing number [default: POD_NAME]"),
+    other(Pcr, Compat, None, "web-config-file", Some("FILE"),
+        "Response headers for the metrics server; TLS and basic auth need the -tls image"),
+    other(Pcr, Compat, None, "runtimeinfo-url", Some("URL"),
+        "With --reload-method=signal: confirm each reload through Prometheus' runtimeinfo"),
+    other(Pcr, Compat, None, "auto-gomemlimit-ratio", Some("RATIO"),
+        "Accepted and ignored: hashreload has no garbage collector to limit"),
     other(Watch, Compat, Some('t'), "", None, "Accepted and ignored"),
 ];
 
@@ -279,6 +281,22 @@ pub struct Config {
     pub expect: Option<Expect>,
     /// Things to say once at start (incumbent flags accepted without effect, curl emulation).
     pub notes: Vec<(Level, String)>,
+    /// prometheus-config-reloader's `--config-file` rendered into `--config-envsubst-file`.
+    pub render: Option<Render>,
+    /// `--watch-interval=0`: render once and exit, as the operator's init container does.
+    pub render_once: bool,
+    pub web_config_file: Option<PathBuf>,
+    /// `--reload-method=signal`: the process to SIGHUP, each reload confirmed through this
+    /// runtimeinfo URL.
+    pub confirmed: Option<Confirmed>,
+}
+
+/// What `--config-file` is rendered into, and where `$(STATEFULSET_ORDINAL_NUMBER)` comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Render {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub ordinal_from: String,
 }
 
 #[derive(Debug)]
@@ -499,18 +517,32 @@ pub fn parse_with_env(
 /// reported.
 fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
     let mut notes = Vec::new();
-    let paths = paths(o)?;
+    let mut paths = paths(o)?;
+    let (render, render_once) = rendering(o, &mut paths)?;
+    if paths.is_empty() {
+        return usage("--path: at least one directory or file to watch is required");
+    }
     let urls = urls(o)?;
     let timeout = o.or_default("timeout", |s, v| duration(s, v, false))?;
     let (command, curl) = command_target(command, timeout, &mut notes)?;
-    let (signals, signal) = signal_targets(o)?;
-    if urls.is_empty() && command.is_none() && curl.is_none() && signals.is_empty() {
+    let (signals, signal, confirmed) = signal_targets(o, &mut notes)?;
+    // The operator's init container renders only: it has nothing to reload.
+    if !render_once
+        && urls.is_empty()
+        && command.is_none()
+        && curl.is_none()
+        && signals.is_empty()
+        && confirmed.is_none()
+    {
         return usage(
             "nothing to reload: give --url URL, --process NAME, --pid-file FILE or a COMMAND",
         );
     }
     let (method, accept, headers, bearer_token_file) = http_options(o, &urls)?;
-    let interval = o.or_default("interval", |s, v| duration(s, v, false))?;
+    let interval = match render_once {
+        true => o.or_default("interval", |s, _| duration(s, OsStr::new("10s"), false))?,
+        false => o.or_default("interval", |s, v| duration(s, v, false))?,
+    };
     let data_check_interval = o.or_default("data-check-interval", |s, v| duration(s, v, true))?;
     let retry_interval = o.or_default("retry-interval", |s, v| duration(s, v, false))?;
     let max_backoff = o.or_default("max-backoff", |s, v| duration(s, v, false))?;
@@ -518,12 +550,24 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
     check_backoff(max_backoff, retry_interval)?;
     let (log_format, log_level) = logging(o)?;
     let (listen_address, metrics_path) = serving(o)?;
-    if let Some((s, _)) = o.last("webhook-retries") {
-        notes.push((
-            Level::Info,
-            format!("{s} is accepted for compatibility: hashreload retries every failed reload until it succeeds"),
-        ));
+    for (flag, why) in [
+        (
+            "webhook-retries",
+            "hashreload retries every failed reload until it succeeds",
+        ),
+        (
+            "auto-gomemlimit-ratio",
+            "hashreload has no garbage collector to limit",
+        ),
+    ] {
+        if let Some((s, _)) = o.last(flag) {
+            notes.push((
+                Level::Info,
+                format!("{s} is accepted for compatibility: {why}"),
+            ));
+        }
     }
+    let web_config_file = o.last("web-config-file").map(|(_, f)| PathBuf::from(f));
     let (once, attempts, expect, state_file) = one_pass(o)?;
     Ok(Config {
         paths,
@@ -537,7 +581,9 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         retry_interval,
         max_backoff,
         settle,
-        reload_on_start: o.flag("reload-on-start")?,
+        // prometheus-config-reloader reloads at every start: a change made while it was down
+        // (an OOM kill, a restart) is delivered then, and so it is here with its spellings.
+        reload_on_start: o.flag("reload-on-start")? || o.used(Origin::ConfigReloader),
         stat_cache: o.flag("stat-cache")?,
         data_check_interval,
         log_format,
@@ -553,15 +599,15 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         attempts,
         expect,
         notes,
+        render,
+        render_once,
+        web_config_file,
+        confirmed,
     })
 }
 
 fn paths(o: &Options) -> Result<Vec<PathBuf>, UsageError> {
-    let paths = o.values("path");
-    if paths.is_empty() {
-        return usage("--path: at least one directory or file to watch is required");
-    }
-    paths
+    o.values("path")
         .into_iter()
         .map(|(spelled, p)| {
             let p = PathBuf::from(p);
@@ -569,6 +615,68 @@ fn paths(o: &Options) -> Result<Vec<PathBuf>, UsageError> {
             Ok(p)
         })
         .collect()
+}
+
+/// `--config-file`, `--config-envsubst-file`, `--statefulset-ordinal-from-envvar` and
+/// `--watch-interval=0`. The config file is watched: its directory is usually a `--watched-dir`
+/// already (the operator adds it); if not, the file itself is added to the paths.
+fn rendering(o: &Options, paths: &mut Vec<PathBuf>) -> Result<(Option<Render>, bool), UsageError> {
+    let once = o.last("interval").is_some_and(|(s, v)| {
+        s == "--watch-interval" && parse_duration(&v.to_string_lossy()) == Some(Duration::ZERO)
+    });
+    let input = o.last("config-file");
+    let output = o.last("config-envsubst-file");
+    let ordinal_from = o.last("statefulset-ordinal-from-envvar");
+    let Some((s, input)) = input else {
+        if let Some((s, _)) = output.or(ordinal_from) {
+            return usage(format!("{s}: needs --config-file"));
+        }
+        if once {
+            return usage(
+                "--watch-interval=0 renders --config-file once and exits: give --config-file",
+            );
+        }
+        return Ok((None, false));
+    };
+    let input = PathBuf::from(input);
+    check_path(s, &input)?;
+    if input.is_dir() {
+        return usage(format!(
+            "{s} {}: a directory, expected a file",
+            input.display()
+        ));
+    }
+    let dir = input
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !paths.iter().any(|p| p == dir || p == &input) {
+        paths.push(input.clone());
+    }
+    let Some((s, output)) = output else {
+        if once {
+            return usage("--watch-interval=0 renders --config-file once and exits: give --config-envsubst-file");
+        }
+        return Ok((None, false));
+    };
+    let output = PathBuf::from(output);
+    check_parent(s, &output)?;
+    if output == input {
+        return usage(format!(
+            "{s} {}: must differ from --config-file",
+            output.display()
+        ));
+    }
+    let ordinal_from =
+        ordinal_from.map_or("POD_NAME".into(), |(_, v)| v.to_string_lossy().into_owned());
+    Ok((
+        Some(Render {
+            input,
+            output,
+            ordinal_from,
+        }),
+        once,
+    ))
 }
 
 fn urls(o: &Options) -> Result<Vec<HttpUrl>, UsageError> {
@@ -615,9 +723,17 @@ fn command_target(
     Ok((None, Some(curl)))
 }
 
+/// A process to SIGHUP, and the runtimeinfo URL that confirms it reloaded.
+pub type Confirmed = (String, HttpUrl);
+
+type SignalTargets = (Vec<Select>, i32, Option<Confirmed>);
+
 /// Processes to signal (`--process`, `--pid-file`, prometheus-config-reloader's
-/// `--reload-method=signal`) and the signal.
-fn signal_targets(o: &Options) -> Result<(Vec<Select>, i32), UsageError> {
+/// `--reload-method=signal`), the signal, and the runtimeinfo URL that confirms a signal reload.
+fn signal_targets(
+    o: &Options,
+    notes: &mut Vec<(Level, String)>,
+) -> Result<SignalTargets, UsageError> {
     let mut signals = Vec::new();
     if let Some((s, name)) = o.last("process") {
         if name.is_empty() {
@@ -630,23 +746,38 @@ fn signal_targets(o: &Options) -> Result<(Vec<Select>, i32), UsageError> {
         check_parent(s, &f)?;
         signals.push(Select::PidFile(f));
     }
+    let runtimeinfo = o.last("runtimeinfo-url");
+    let mut confirm = None;
     match o.last("reload-method") {
-        None => {}
-        Some((_, m)) if m == "http" => {}
         Some((_, m)) if m == "signal" => {
             let name = o
                 .last("process-executable-name")
-                .map(|(_, n)| n.to_string_lossy());
-            signals.push(Select::Process(
-                name.as_deref().unwrap_or("prometheus").to_string(),
+                .map_or("prometheus".into(), |(_, n)| {
+                    n.to_string_lossy().into_owned()
+                });
+            // The incumbent always confirms, with Prometheus' address as the default.
+            let (s, u) = runtimeinfo.unwrap_or((
+                "--runtimeinfo-url",
+                OsStr::new("http://127.0.0.1:9090/api/v1/status/runtimeinfo"),
             ));
+            let u =
+                HttpUrl::parse(&utf8(s, u)?).map_err(|e| UsageError::new(format!("{s}: {e}")))?;
+            confirm = Some((name, u));
         }
+        None => {}
+        Some((_, m)) if m == "http" => {}
         Some((s, m)) => {
             return usage(format!(
                 "{s} {}: expected http or signal",
                 m.to_string_lossy()
             ))
         }
+    }
+    if let (None, Some((s, _))) = (&confirm, runtimeinfo) {
+        notes.push((
+            Level::Info,
+            format!("{s} is ignored without --reload-method=signal"),
+        ));
     }
     let signal = o.or_default("signal", |s, v| match v.to_str().and_then(parse_signal) {
         Some(sig) => Ok(sig),
@@ -655,7 +786,7 @@ fn signal_targets(o: &Options) -> Result<(Vec<Select>, i32), UsageError> {
             v.to_string_lossy()
         )),
     })?;
-    Ok((signals, signal))
+    Ok((signals, signal, confirm))
 }
 
 type HttpFlags = (String, Accept, Vec<(String, String)>, Option<PathBuf>);
@@ -874,9 +1005,6 @@ fn split(args: Vec<OsString>) -> Result<(Vec<Given>, Vec<OsString>), UsageError>
             }
         };
         let spelled = flag.spelled();
-        if flag.kind == Kind::Unsupported {
-            return usage(format!("{spelled} ({}): {}", flag.origin.name(), flag.help));
-        }
         let inline = inline.map(|v| OsStr::from_bytes(v).to_owned());
         let value = match (flag.value, inline) {
             (None, v) => v, // a boolean; `=true`/`=false` are checked where it is read
@@ -1287,22 +1415,10 @@ mod tests {
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!((c.log_format, c.log_level), (Format::Json, Level::Debug));
         assert_eq!(c.accept, Accept::Success, "no configmap-reload defaults");
+        assert!(c.reload_on_start, "the incumbent reloads at every start");
+        assert_eq!((c.render.is_none(), c.render_once), (true, false));
         let u = ["--watched-dir=/", "--reload-url=http://h/"];
         let with = |extra: &str| error(&[&u[..], &[extra]].concat());
-        for f in [
-            "config-file",
-            "config-envsubst-file",
-            "web-config-file",
-            "runtimeinfo-url",
-        ] {
-            let e = with(&format!("--{f}=/x"));
-            assert!(
-                e.starts_with(&format!(
-                    "--{f} (prometheus-config-reloader): not supported"
-                )),
-                "{e}"
-            );
-        }
         let c = config(
             &[
                 &u[..],
@@ -1310,14 +1426,137 @@ mod tests {
             ]
             .concat(),
         );
-        assert_eq!(c.signals, vec![Select::Process("am".into())]);
-        assert_eq!(c.signal, libc::SIGHUP);
+        assert!(c.signals.is_empty());
+        let (name, url) = c.confirmed.expect("signal reloads are confirmed");
+        assert_eq!(name, "am");
+        assert_eq!(
+            url.name(),
+            "http://127.0.0.1:9090/api/v1/status/runtimeinfo"
+        );
+        let c = config(
+            &[
+                &u[..],
+                &[
+                    "--reload-method=signal",
+                    "--runtimeinfo-url=http://localhost:9090/p/api/v1/status/runtimeinfo",
+                ],
+            ]
+            .concat(),
+        );
+        let (name, url) = c.confirmed.unwrap();
+        assert_eq!(
+            (name.as_str(), url.name()),
+            (
+                "prometheus",
+                "http://localhost:9090/p/api/v1/status/runtimeinfo"
+            )
+        );
+        let c = config(
+            &[
+                &u[..],
+                &[
+                    "--runtimeinfo-url=http://h/r",
+                    "--auto-gomemlimit-ratio=0.9",
+                ],
+            ]
+            .concat(),
+        );
+        assert!(c.confirmed.is_none());
+        assert!(
+            c.notes
+                .iter()
+                .any(|(_, n)| n.contains("--runtimeinfo-url is ignored")),
+            "{:?}",
+            c.notes
+        );
+        assert!(
+            c.notes
+                .iter()
+                .any(|(_, n)| n.contains("--auto-gomemlimit-ratio is accepted")),
+            "{:?}",
+            c.notes
+        );
         assert!(with("--reload-method=smoke").contains("expected http or signal"));
         assert!(
             with("--watch-interval=1x").starts_with("--watch-interval 1x:"),
             "{}",
             with("--watch-interval=1x")
         );
+    }
+
+    #[test]
+    fn config_rendering_flags() {
+        let dir = std::env::temp_dir().join(format!("hashreload-cli-{}", std::process::id()));
+        let config_dir = dir.join("config");
+        std::fs::create_dir_all(&config_dir).unwrap();
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        let gz = config_dir.join("prometheus.yaml.gz");
+        std::fs::write(&gz, b"x").unwrap();
+        let (gz, out) = (gz.to_str().unwrap(), dir.join("out/p.yaml"));
+        let out = out.to_str().unwrap();
+        let rules = dir.join("out");
+        let rules = rules.to_str().unwrap();
+        let input = format!("--config-file={gz}");
+        let output = format!("--config-envsubst-file={out}");
+        let base = ["--reload-url=http://h/", &input, &output];
+        // The file itself is watched unless its directory is.
+        let c = config(&[&base[..], &[&format!("--watched-dir={rules}")]].concat());
+        assert_eq!(c.paths, vec![PathBuf::from(rules), PathBuf::from(gz)]);
+        let r = c.render.unwrap();
+        assert_eq!((r.input.to_str(), r.output.to_str()), (Some(gz), Some(out)));
+        assert_eq!(r.ordinal_from, "POD_NAME");
+        assert!(!c.render_once);
+        let watched = format!("--watched-dir={}", config_dir.display());
+        let c = config(
+            &[
+                &base[..],
+                &[&watched, "--statefulset-ordinal-from-envvar=HOST"],
+            ]
+            .concat(),
+        );
+        assert_eq!(c.paths, vec![config_dir.clone()]);
+        assert_eq!(c.render.unwrap().ordinal_from, "HOST");
+        // The operator's init container.
+        let c = config(
+            &[
+                &base[..],
+                &[&watched, "--watch-interval=0", "--listen-address=:8081"],
+            ]
+            .concat(),
+        );
+        assert!(c.render_once);
+        assert_eq!(c.interval, Duration::from_secs(10));
+        assert!(error(&[
+            "--watched-dir=/",
+            "--reload-url=http://h/",
+            "--watch-interval=0"
+        ])
+        .contains("give --config-file"));
+        assert!(
+            error(&["--watched-dir=/", "--reload-url=http://h/", &output])
+                .starts_with("--config-envsubst-file: needs --config-file")
+        );
+        let e = error(&["--reload-url=http://h/", "--config-file=/nonexistent/x.gz"]);
+        assert!(
+            e.starts_with("--config-file /nonexistent/x.gz: no such file"),
+            "{e}"
+        );
+        let e = error(&[
+            "--reload-url=http://h/",
+            &input,
+            "--config-envsubst-file=/nonexistent/o",
+        ]);
+        assert!(
+            e.starts_with("--config-envsubst-file /nonexistent/o: no directory"),
+            "{e}"
+        );
+        let e = error(&[
+            "--reload-url=http://h/",
+            &input,
+            &format!("--config-envsubst-file={gz}"),
+        ]);
+        assert!(e.contains("must differ from --config-file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

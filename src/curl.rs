@@ -100,12 +100,15 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
                     user = Some(value);
                 }
                 'm' => {
-                    let secs: f64 = value
-                        .parse()
-                        .ok()
-                        .filter(|s: &f64| *s > 0.0 && *s < 1e9)
+                    // Seconds, whole or not: our duration parser with the unit added (a float
+                    // parser would cost the binary kilobytes).
+                    let seconds = value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+                    let d = crate::duration::parse_duration(&format!("{value}s"))
+                        .filter(|d| {
+                            seconds && !d.is_zero() && *d < Duration::from_secs(1_000_000_000)
+                        })
                         .ok_or(format!("-m {value}: expected seconds, such as 10 or 2.5"))?;
-                    max_time = Some(Duration::from_secs_f64(secs));
+                    max_time = Some(d);
                 }
                 'd' => {
                     if value.starts_with('@') {
@@ -215,11 +218,14 @@ mod tests {
             ("--location http://h/", "'--location'"),
             ("-fsSL http://h/", "'-L'"),
             ("--insecure https://h/", "'--insecure'"),
-            ("https://h/", "only http://"),
+            ("https://h/", "needs the hashreload -tls image"),
             ("-X", "needs a value"),
             ("-s", "no URL"),
             ("-u admin http://h/", "user:password"),
             ("-m soon http://h/", "-m soon"),
+            ("-m 1m http://h/", "-m 1m"),
+            ("-m 0 http://h/", "-m 0"),
+            ("-m -1 http://h/", "-m -1"),
             ("-d @file http://h/", "@FILE"),
             ("-H bad http://h/", "-H"),
             ("http://a/ http://u:secret@b/", "second URL"),

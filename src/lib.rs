@@ -86,6 +86,9 @@ pub fn run(args: Vec<OsString>) -> Exit {
     if config.once {
         return once(*config);
     }
+    if config.render_once {
+        return render_once(&config);
+    }
     // Bound before anything runs, so a taken port is a config error at start.
     let listener = match config.listen_address.map(std::net::TcpListener::bind) {
         None => None,
@@ -137,6 +140,10 @@ fn targets(config: &mut cli::Config) -> Vec<target::Target> {
         let http = target::Http::new(curl.url, Rc::new(curl.options));
         targets.push(target::Target::Http(http));
     }
+    if let Some((name, url)) = config.confirmed.take() {
+        let confirmed = runtimeinfo::Confirmed::new(name, url, config.timeout);
+        targets.push(target::Target::Confirmed(confirmed));
+    }
     for select in std::mem::take(&mut config.signals) {
         let signal = signal::Signal::new(select, config.signal);
         targets.push(target::Target::Signal(signal));
@@ -171,6 +178,51 @@ fn once(mut config: cli::Config) -> Exit {
     )
 }
 
+/// What `$(NAME)` expands to: the environment, and `STATEFULSET_ORDINAL_NUMBER` as the trailing
+/// number of the variable `--statefulset-ordinal-from-envvar` names (empty when it has none), as
+/// prometheus-config-reloader sets it.
+fn variables(ordinal_from: &str) -> impl Fn(&[u8]) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let from = std::env::var_os(ordinal_from).unwrap_or_default();
+    let ordinal = render::ordinal(from.as_bytes()).to_vec();
+    move |name: &[u8]| match name {
+        b"STATEFULSET_ORDINAL_NUMBER" => Some(ordinal.clone()),
+        _ => std::env::var_os(std::ffi::OsStr::from_bytes(name)).map(OsString::into_vec),
+    }
+}
+
+/// `--watch-interval=0`: the operator's init container renders the config before the server
+/// starts; no reload, no server. A broken input exits 1 and the kubelet retries.
+fn render_once(config: &cli::Config) -> Exit {
+    let Some(r) = &config.render else {
+        return Exit::Usage;
+    };
+    let vars = variables(&r.ordinal_from);
+    match render::render(&r.input, &r.output, render::LIMIT, &vars) {
+        Ok(out) => {
+            for name in &out.unset_names {
+                log::warn(
+                    "config refers to an unset environment variable, left as written",
+                    &[("variable", name)],
+                );
+            }
+            log::info(
+                "config rendered, exiting (--watch-interval=0)",
+                &[
+                    ("digest", &digest::short(&out.digest)),
+                    ("bytes", &out.bytes),
+                    ("written", &out.written),
+                ],
+            );
+            Exit::Ok
+        }
+        Err(e) => {
+            log::error("config render failed", &[("error", &e)]);
+            Exit::Failed
+        }
+    }
+}
+
 fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     let targets = targets(&mut config);
     let settings = settings(&config);
@@ -191,6 +243,11 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     }
     if let Some(path) = config.state_file {
         poller = poller.with_state_file(path);
+    }
+    if let Some(r) = config.render {
+        let vars = variables(&r.ordinal_from);
+        poller =
+            poller.with_render(move || render::render(&r.input, &r.output, render::LIMIT, &vars));
     }
     // Kubernetes volumes change `..data` exactly when their content changes: one readlink per
     // root every --data-check-interval brings detection there far below a full re-hash; the

@@ -61,6 +61,19 @@ pub struct Stats {
     pub watched_bytes: u64,
     pub changes: u64,
     pub targets: Vec<TargetStats>,
+    /// `--config-file` rendering, when configured.
+    pub render: Option<RenderStats>,
+}
+
+/// Renders of `--config-file`: one attempt is one "apply" in prometheus-config-reloader's terms.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RenderStats {
+    pub attempts: u64,
+    pub failures: u64,
+    /// References to unset variables in the last successful render.
+    pub unset: u64,
+    /// SHA-256 of the rendered output and its size, after the first successful render.
+    pub output: Option<(String, u64)>,
 }
 
 /// What the loop shares with the server thread.
@@ -129,16 +142,18 @@ impl ProcessStats {
             // Fields after the `(comm)`, which may itself hold spaces: state is field 3.
             let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
             let f: Vec<&str> = rest.split(' ').collect();
+            // Whole numbers all: parsed as integers (a float parser costs the binary kilobytes).
             let num = |i: usize| {
                 f.get(i - 3)
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(0.0)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0) as f64
             };
             p.cpu_seconds = (num(14) + num(15)) / tick;
             let boot = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
                 s.lines()
                     .find_map(|l| l.strip_prefix("btime "))
-                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|v| v as f64)
             });
             p.start_time = boot.unwrap_or(0.0) + num(22) / tick;
         }
@@ -235,7 +250,87 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
             o.sample(name, &[("target", &t.name)], value(t));
         }
     }
+    if let Some(r) = &s.render {
+        let name = "hashreload_renders_total";
+        o.family(name, "counter", "Renders of --config-file by result.");
+        for (result, n) in [
+            ("success", r.attempts - r.failures),
+            ("failure", r.failures),
+        ] {
+            o.sample(name, &[("result", result)], n);
+        }
+        if let Some((digest, bytes)) = &r.output {
+            let name = "hashreload_rendered_config_info";
+            o.family(
+                name,
+                "gauge",
+                "Always 1; the SHA-256 of the last rendered --config-envsubst-file as a label.",
+            );
+            o.sample(name, &[("digest", digest)], 1);
+            let name = "hashreload_rendered_config_bytes";
+            o.family(
+                name,
+                "gauge",
+                "Size of the last rendered --config-envsubst-file.",
+            );
+            o.sample(name, &[], bytes);
+        }
+    }
+    incumbent(&mut o, s);
     o.0
+}
+
+/// The same figures under prometheus-config-reloader's names (thanos `pkg/reloader`), so the
+/// operator's `ConfigReloaderSidecarErrors` alert and its dashboards keep working. Across several
+/// targets: attempts are summed, the last reload was successful if it was for every target, and
+/// the success timestamp is the oldest target's (0 until every target succeeded once).
+fn incumbent(o: &mut Exposition, s: &Stats) {
+    let sum = |f: fn(&TargetStats) -> u64| s.targets.iter().map(f).sum::<u64>();
+    let render = s.render.clone().unwrap_or_default();
+    let all_ok = s.targets.iter().all(|t| t.last_successful);
+    let oldest = s.targets.iter().map(|t| t.last_success).reduce(f64::min);
+    #[rustfmt::skip]
+    let scalars: [(&str, &str, &str, f64); 7] = [
+        ("reloader_reloads_total", "counter", "Total number of reload requests.",
+            sum(|t| t.successes + t.failures) as f64),
+        ("reloader_reloads_failed_total", "counter", "Total number of reload requests that failed.",
+            sum(|t| t.failures) as f64),
+        ("reloader_last_reload_successful", "gauge", "Whether the last reload attempt was successful",
+            f64::from(u8::from(all_ok))),
+        ("reloader_last_reload_success_timestamp_seconds", "gauge", "Timestamp of the last successful reload",
+            oldest.unwrap_or(0.0)),
+        ("reloader_config_apply_operations_total", "counter", "Total number of config apply operations.",
+            render.attempts as f64),
+        ("reloader_config_apply_operations_failed_total", "counter",
+            "Total number of config apply operations that failed.", render.failures as f64),
+        ("reloader_config_environment_variable_expansion_errors", "gauge",
+            "Number of environment variable expansions that failed during the last operation.", render.unset as f64),
+    ];
+    for (name, kind, help, v) in scalars {
+        o.family(name, kind, help);
+        o.sample(name, &[], v);
+    }
+    let name = "reloader_info";
+    o.family(
+        name,
+        "gauge",
+        "A metric with a constant '1' value labeled by reload method (either 'http' or 'signal').",
+    );
+    let mut methods: Vec<&str> = s.targets.iter().map(|t| method(&t.name)).collect();
+    methods.sort_unstable();
+    methods.dedup();
+    for m in methods {
+        o.sample(name, &[("method", m)], 1);
+    }
+}
+
+/// How a target reloads, from its name (`http://…`, `signal:…`, `exec:…`).
+fn method(target: &str) -> &'static str {
+    match target.split(':').next() {
+        Some("signal") => "signal",
+        Some("exec") => "command",
+        _ => "http",
+    }
 }
 
 struct Exposition(String);
@@ -311,7 +406,7 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .collect();
-        assert_eq!(names.len(), 17);
+        assert_eq!(names.len(), 25);
         for n in names {
             let n = n.split(' ').next().unwrap();
             assert!(text.contains(&format!("# HELP {n} ")), "{n}");

@@ -9,7 +9,8 @@
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
 use crate::duration::format_duration;
 use crate::log;
-use crate::metrics::{Shared, Stats, TargetStats};
+use crate::metrics::{RenderStats, Shared, Stats, TargetStats};
+use crate::render::{Outcome, RenderError};
 use crate::state;
 use crate::target::Deliver;
 use crate::volume::ScanError;
@@ -82,6 +83,20 @@ struct Probe {
     seen: u64,
 }
 
+/// The step between compare and deliver when `--config-file` is rendered: a state is delivered
+/// only once it rendered. A failed render is retried on the delivery backoff; a new state
+/// renders at once.
+struct Rendering {
+    run: Box<dyn FnMut() -> Result<Outcome, RenderError>>,
+    /// The state digest whose render succeeded.
+    done: Option<Hash>,
+    backoff: Duration,
+    next_attempt: Instant,
+    failures: u32,
+    /// Unset variables already logged, by name: each once.
+    logged_unset: Vec<String>,
+}
+
 /// A change seen but not yet settled (`--settle`).
 struct Settling {
     candidate: Hash,
@@ -102,6 +117,7 @@ pub struct Poller<C, S, T> {
     shared: Option<Arc<Shared>>,
     state_file: Option<PathBuf>,
     probe: Option<Probe>,
+    rendering: Option<Rendering>,
     /// The last scan's error, logged once until the error changes or a scan succeeds.
     scan_error: Option<ScanError>,
 }
@@ -156,8 +172,26 @@ where
             shared: None,
             state_file: None,
             probe: None,
+            rendering: None,
             scan_error: None,
         }
+    }
+
+    /// Renders with `run` each new state before it is delivered.
+    pub fn with_render(
+        mut self,
+        run: impl FnMut() -> Result<Outcome, RenderError> + 'static,
+    ) -> Self {
+        self.rendering = Some(Rendering {
+            run: Box::new(run),
+            done: None,
+            backoff: self.settings.retry_interval,
+            next_attempt: self.clock.now(),
+            failures: 0,
+            logged_unset: Vec::new(),
+        });
+        self.stats.render = Some(RenderStats::default());
+        self
     }
 
     /// Runs `check` every `every` between full scans, and scans at once when its token changes.
@@ -248,6 +282,7 @@ where
         if self.clock.now() >= self.next_scan {
             self.poll();
         }
+        self.render();
         self.deliver();
         if let Some(shared) = &self.shared {
             // Never waits: a snapshot skipped now goes out after the next tick.
@@ -257,6 +292,9 @@ where
             .probe
             .as_ref()
             .map_or(self.next_scan, |p| p.next.min(self.next_scan));
+        if let Some(r) = self.rendering.as_ref().filter(|r| !self.rendered(r)) {
+            return next.min(r.next_attempt);
+        }
         self.targets
             .iter()
             .filter(|t| self.is_pending(t))
@@ -272,6 +310,11 @@ where
     /// How many targets have not acknowledged the current digest.
     pub fn pending(&self) -> usize {
         self.targets.iter().filter(|t| self.is_pending(t)).count()
+    }
+
+    /// True when there is nothing to render, or the current state rendered.
+    fn rendered(&self, r: &Rendering) -> bool {
+        self.current.is_none() || r.done == self.digest()
     }
 
     fn is_pending(&self, t: &TargetState<T>) -> bool {
@@ -456,6 +499,10 @@ where
             );
         }
         self.stats.changes += 1;
+        if let Some(r) = &mut self.rendering {
+            r.backoff = self.settings.retry_interval;
+            r.next_attempt = now;
+        }
         let unix = self.clock.unix();
         for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
             if t.acked == Some(new.digest) {
@@ -471,7 +518,69 @@ where
         self.current = Some(new);
     }
 
+    /// Renders the current state if it has not rendered and an attempt is due. A failure leaves
+    /// the previous output in place and holds deliveries back: the server would only reread it.
+    fn render(&mut self) {
+        let Some(digest) = self.digest() else { return };
+        let now = self.clock.now();
+        let Some(r) = self.rendering.as_mut() else {
+            return;
+        };
+        if r.done == Some(digest) || now < r.next_attempt {
+            return;
+        }
+        let result = (r.run)();
+        let end = self.clock.now();
+        let stats = self.stats.render.get_or_insert_with(RenderStats::default);
+        stats.attempts += 1;
+        match result {
+            Ok(out) => {
+                log::info(
+                    "config rendered",
+                    &[
+                        ("digest", &short(&out.digest)),
+                        ("bytes", &out.bytes),
+                        ("written", &out.written),
+                        ("took", &format_duration(end - now)),
+                    ],
+                );
+                for name in out.unset_names {
+                    if !r.logged_unset.contains(&name) {
+                        log::warn(
+                            "config refers to an unset environment variable, left as written",
+                            &[("variable", &name)],
+                        );
+                        r.logged_unset.push(name);
+                    }
+                }
+                stats.unset = out.unset;
+                stats.output = Some((digest::hex(&out.digest), out.bytes));
+                r.done = Some(digest);
+                r.failures = 0;
+                r.backoff = self.settings.retry_interval;
+            }
+            Err(e) => {
+                stats.failures += 1;
+                r.failures += 1;
+                let wait = self.settings.retry_wait(&mut r.backoff, &mut self.rng);
+                r.next_attempt = end + wait;
+                log::warn(
+                    "config render failed, keeping the previous output and holding the reload",
+                    &[
+                        ("error", &e),
+                        ("failures", &r.failures),
+                        ("retry_in", &format_duration(wait)),
+                    ],
+                );
+            }
+        }
+        self.progressed();
+    }
+
     fn deliver(&mut self) {
+        if self.rendering.as_ref().is_some_and(|r| !self.rendered(r)) {
+            return;
+        }
         let Some(current) = &self.current else { return };
         let digest = current.digest;
         let hex = digest::hex(&digest);
@@ -800,6 +909,74 @@ mod tests {
         );
         w.run(&mut p, Duration::from_secs(3));
         assert_eq!(w.sent(0), [short_of("v1")]);
+    }
+
+    /// A renderer that fails while `broken` holds, and counts its runs.
+    fn renderer(
+        broken: Rc<Cell<bool>>,
+        runs: Rc<Cell<u32>>,
+    ) -> impl FnMut() -> Result<Outcome, RenderError> {
+        move || {
+            runs.set(runs.get() + 1);
+            match broken.get() {
+                true => Err(RenderError(
+                    "--config-file /c.gz: truncated gzip data".into(),
+                )),
+                false => Ok(Outcome {
+                    digest: [7; 32],
+                    bytes: 3,
+                    written: true,
+                    unset: 2,
+                    unset_names: vec!["SHARD".into()],
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn a_state_is_delivered_only_once_it_rendered() {
+        let (broken, runs) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(0)));
+        let (w, p) = world(
+            vec![vec![]],
+            Settings {
+                reload_on_start: true,
+                ..settings()
+            },
+        );
+        let mut p = p.with_render(renderer(broken.clone(), runs.clone()));
+        w.run(&mut p, Duration::from_secs(3));
+        assert_eq!(
+            (runs.get(), w.sent(0)),
+            (1, vec![short_of("v1")]),
+            "rendered once, then reloaded at start"
+        );
+        let r = p.stats().render.clone().unwrap();
+        assert_eq!((r.attempts, r.failures, r.unset), (1, 0, 2));
+        assert_eq!(r.output, Some((digest::hex(&[7; 32]), 3)));
+        // A broken input: no reload, retried on the backoff, counted.
+        broken.set(true);
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(20));
+        assert_eq!(
+            w.sent(0).len(),
+            1,
+            "nothing delivered while the render fails"
+        );
+        assert_eq!(p.pending(), 1);
+        let r = p.stats().render.clone().unwrap();
+        // At 3.x s, then 1, 2, 4, 8 s later: five attempts by 20 s.
+        assert_eq!((r.attempts - 1, r.failures), (5, 5), "{r:?}");
+        // Fixed: the next change renders at once and is delivered.
+        broken.set(false);
+        w.set("v3");
+        let before = runs.get();
+        w.run(&mut p, Duration::from_secs(22));
+        assert_eq!(runs.get(), before + 1);
+        assert_eq!(w.sent(0), [short_of("v1"), short_of("v3")]);
+        assert_eq!(p.stats().render.as_ref().unwrap().failures, 5);
+        // Nothing changes: no render, no reload.
+        w.run(&mut p, Duration::from_secs(40));
+        assert_eq!((runs.get(), w.sent(0).len()), (before + 1, 2));
     }
 
     #[test]

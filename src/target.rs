@@ -52,7 +52,7 @@ impl HttpUrl {
             return Err(if scheme.is_empty() {
                 format!("'{}': expected http://HOST[:PORT]/PATH", redact(s))
             } else {
-                format!("'{scheme}://': only http:// is supported in this build")
+                format!("'{scheme}://': this build speaks plain http:// only; HTTPS needs the hashreload -tls image")
             });
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -553,7 +553,7 @@ mod tests {
     #[test]
     fn rejects_bad_urls_without_leaking_secrets() {
         let e = HttpUrl::parse("https://u:pw@h/").unwrap_err();
-        assert!(e.contains("only http://"), "{e}");
+        assert!(e.contains("needs the hashreload -tls image"), "{e}");
         for bad in [
             "",
             "127.0.0.1:9090",
