@@ -16,6 +16,7 @@ pub mod signal;
 pub mod state;
 pub mod target;
 pub mod volume;
+pub mod webconfig;
 
 use std::ffi::OsString;
 use std::rc::Rc;
