@@ -109,7 +109,7 @@ fn http(entries: Entries, wc: &mut WebConfig) -> Result<(), String> {
         match key.as_str() {
             "http2" => {
                 let plain_bool = matches!(&value, Node::Str(s, true) if yaml_bool(s));
-                if !plain_bool && value != Node::Null {
+                if !plain_bool && !matches!(value, Node::Null) {
                     return Err(at(no, "http2 must be true or false"));
                 }
                 wc.notes
@@ -445,7 +445,7 @@ fn key(text: &str, no: usize) -> Result<Option<(String, &str)>, String> {
         if c == '#' && after_ws {
             return Ok(None);
         }
-        let after = &text[i + 1..];
+        let after = &text[i + c.len_utf8()..];
         if c == ':' && (after.is_empty() || after.starts_with(WS)) {
             let k = text[..i].trim_end_matches(WS);
             if let Some(msg) = refused_start(k) {
@@ -833,6 +833,10 @@ mod tests {
         assert_eq!(
             n("k: http://x:1/a b\n  c\n"),
             Node::Map(vec![("k".into(), 1, s("http://x:1/a b c", true))])
+        );
+        assert_eq!(
+            n("é\u{feff}: ü:\u{feff} #\u{feff}\n"),
+            Node::Map(vec![("é\u{feff}".into(), 1, s("ü:\u{feff}", true))])
         );
     }
 
