@@ -19,6 +19,7 @@ pub mod signal;
 pub mod state;
 pub mod target;
 pub mod volume;
+pub mod webconfig;
 
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
@@ -108,7 +109,7 @@ pub fn run(args: Vec<OsString>) -> Exit {
             let addr = l.local_addr().map_or(String::new(), |a| a.to_string());
             let health = server::Health::new(config.interval, config.timeout);
             let path = config.metrics_path.clone();
-            if let Err(e) = server::spawn(l, shared.clone(), path, health) {
+            if let Err(e) = server::spawn(l, shared.clone(), path, health, Vec::new()) {
                 log::error("cannot start the metrics server", &[("error", &e)]);
                 return Exit::Failed;
             }

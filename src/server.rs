@@ -58,18 +58,21 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the server thread on an already bound listener.
+/// Starts the server thread on an already bound listener. `headers` (name, value) go on every
+/// response (`--web-config-file`'s `http_server_config.headers`).
 pub fn spawn(
     listener: TcpListener,
     shared: Arc<Shared>,
     metrics_path: String,
     health: Health,
+    headers: Vec<(String, String)>,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let routes = Routes {
         shared,
         metrics_path,
         health,
+        headers: header_lines(&headers),
     };
     crate::process::spawn_thread("server", STACK, move || serve(listener, &routes))?;
     Ok(())
@@ -80,6 +83,19 @@ struct Routes {
     shared: Arc<Shared>,
     metrics_path: String,
     health: Health,
+    /// The extra header lines, each ending in CRLF.
+    headers: String,
+}
+
+fn header_lines(headers: &[(String, String)]) -> String {
+    let mut out = String::new();
+    for (name, value) in headers {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    out
 }
 
 struct Conn {
@@ -189,7 +205,13 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
         {
             c.response = respond(&c.request, routes);
         } else if c.request.len() > MAX_REQUEST {
-            c.response = response(400, "text/plain", "request too large\n", false);
+            c.response = response(
+                400,
+                "text/plain",
+                "request too large\n",
+                false,
+                &routes.headers,
+            );
         }
         return true;
     }
@@ -212,31 +234,45 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return response(400, "text/plain", "bad request\n", false);
+        return response(400, "text/plain", "bad request\n", false, &routes.headers);
     };
     if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
-        return response(400, "text/plain", "bad request\n", false);
+        return response(400, "text/plain", "bad request\n", false, &routes.headers);
     }
     let head = method == "HEAD";
+    let extra = &routes.headers;
     if method != "GET" && !head {
-        return response(405, "text/plain", "only GET and HEAD\n", false);
+        return response(
+            405,
+            "text/plain",
+            "only GET and HEAD\n",
+            false,
+            &routes.headers,
+        );
     }
     let path = target.split('?').next().unwrap_or("");
     if path == routes.metrics_path {
         let stats = routes.shared.snapshot();
         let text = metrics::render(&stats, &ProcessStats::read(), crate::VERSION);
-        response(200, "text/plain; version=0.0.4; charset=utf-8", &text, head)
+        response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            &text,
+            head,
+            extra,
+        )
     } else if path == "/healthz" {
         let progress = routes.shared.last_progress_ms();
         let (code, body) = routes.health.check(progress, unix_ms());
-        response(code, "text/plain", &body, head)
+        response(code, "text/plain", &body, head, extra)
     } else {
         let body = format!("not found: try {} or /healthz\n", routes.metrics_path);
-        response(404, "text/plain", &body, head)
+        response(404, "text/plain", &body, head, extra)
     }
 }
 
-fn response(code: u16, content_type: &str, body: &str, head: bool) -> Vec<u8> {
+/// The whole answer; `extra` is header lines, each ending in CRLF.
+fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) -> Vec<u8> {
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
@@ -250,7 +286,7 @@ fn response(code: u16, content_type: &str, body: &str, head: bool) -> Vec<u8> {
         ""
     };
     let mut out = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}{extra}Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -265,10 +301,15 @@ mod tests {
     use super::*;
 
     fn answer(req: &str) -> String {
+        answer_with(req, &[])
+    }
+
+    fn answer_with(req: &str, headers: &[(String, String)]) -> String {
         let routes = Routes {
             shared: Arc::new(Shared::default()),
             metrics_path: "/metrics".into(),
             health: Health::new(Duration::from_secs(1), Duration::from_secs(10)),
+            headers: header_lines(headers),
         };
         routes.shared.progress(unix_ms());
         String::from_utf8(respond(req.as_bytes(), &routes)).unwrap()
@@ -318,5 +359,28 @@ mod tests {
         ] {
             assert!(answer(bad).starts_with("HTTP/1.1 400 "), "{bad}");
         }
+    }
+
+    #[test]
+    fn extra_headers_are_on_every_response() {
+        let headers = [
+            ("X-Frame-Options".to_string(), "deny".to_string()),
+            ("Content-Security-Policy".to_string(), String::new()),
+        ];
+        let want =
+            "\r\nX-Frame-Options: deny\r\nContent-Security-Policy: \r\nConnection: close\r\n\r\n";
+        for (req, status) in [
+            ("GET /metrics HTTP/1.1\r\n\r\n", "200"),
+            ("GET /healthz HTTP/1.1\r\n\r\n", "200"),
+            ("HEAD /healthz HTTP/1.1\r\n\r\n", "200"),
+            ("GET /nope HTTP/1.1\r\n\r\n", "404"),
+            ("POST /metrics HTTP/1.1\r\n\r\n", "405"),
+            ("garbage\r\n\r\n", "400"),
+        ] {
+            let a = answer_with(req, &headers);
+            assert!(a.starts_with(&format!("HTTP/1.1 {status} ")), "{a}");
+            assert!(a.contains(want), "{req:?}: {a}");
+        }
+        assert!(!answer("GET /healthz HTTP/1.1\r\n\r\n").contains("X-Frame-Options"));
     }
 }
