@@ -285,7 +285,8 @@ pub struct Config {
     pub render: Option<Render>,
     /// `--watch-interval=0`: render once and exit, as the operator's init container does.
     pub render_once: bool,
-    pub web_config_file: Option<PathBuf>,
+    /// Response headers for the metrics server, from `--web-config-file`.
+    pub web_headers: Vec<(String, String)>,
     /// `--reload-method=signal`: the process to SIGHUP, each reload confirmed through this
     /// runtimeinfo URL.
     pub confirmed: Option<Confirmed>,
@@ -567,7 +568,12 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
             ));
         }
     }
-    let web_config_file = o.last("web-config-file").map(|(_, f)| PathBuf::from(f));
+    let mut web_headers = Vec::new();
+    if let Some((s, f)) = o.last("web-config-file") {
+        let web = crate::webconfig::load(s, Path::new(f)).map_err(UsageError::new)?;
+        notes.extend(web.notes.into_iter().map(|n| (Level::Warn, n)));
+        web_headers = web.headers;
+    }
     let (once, attempts, expect, state_file) = one_pass(o)?;
     Ok(Config {
         paths,
@@ -601,7 +607,7 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         notes,
         render,
         render_once,
-        web_config_file,
+        web_headers,
         confirmed,
     })
 }

@@ -60,7 +60,7 @@ pub fn main_with(argv0: &OsStr, args: Vec<OsString>) -> i32 {
 
 /// Parses the command line and runs; returns the exit code for anything but a signal.
 pub fn run(args: Vec<OsString>) -> Exit {
-    let config = match cli::parse(args) {
+    let mut config = match cli::parse(args) {
         Ok(cli::Parsed::Run(c)) => c,
         Ok(cli::Parsed::Digest(d)) => return oneshot::digest_command(d),
         Ok(cli::Parsed::Help) => {
@@ -109,7 +109,8 @@ pub fn run(args: Vec<OsString>) -> Exit {
             let addr = l.local_addr().map_or(String::new(), |a| a.to_string());
             let health = server::Health::new(config.interval, config.timeout);
             let path = config.metrics_path.clone();
-            if let Err(e) = server::spawn(l, shared.clone(), path, health, Vec::new()) {
+            let headers = std::mem::take(&mut config.web_headers);
+            if let Err(e) = server::spawn(l, shared.clone(), path, health, headers) {
                 log::error("cannot start the metrics server", &[("error", &e)]);
                 return Exit::Failed;
             }

@@ -423,6 +423,38 @@ fn thanos_ruler_sidecar_reloads_on_a_rule_change() {
 }
 
 #[test]
+fn web_config_headers_are_served_and_http2_is_noted() {
+    let pod = Pod::new();
+    Volume::new(pod.path("/etc/thanos/rules/thanos-ruler-tr-rulefiles-0")).write(&payload(&[]));
+    let web = pod.path("/etc/thanos/web_config/web-config.yaml");
+    std::fs::create_dir_all(web.parent().unwrap()).unwrap();
+    // What the operator writes for `web.httpConfig` with http2 and headers set.
+    std::fs::write(
+        &web,
+        "http_server_config:\n  http2: false\n  headers:\n    X-Content-Type-Options: nosniff\n    \
+         X-Frame-Options: sameorigin\n",
+    )
+    .unwrap();
+    let p = pod.start(THANOS_RULER_SIDECAR);
+    assert!(p.log().contains("http2 is ignored"), "{}", p.log());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", pod.port("8080"))).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\r\nX-Frame-Options: sameorigin\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("\r\nX-Content-Type-Options: nosniff\r\n"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn web_tls_is_refused_at_start_naming_the_tls_image() {
     let pod = Pod::new();
     Volume::new(pod.path("/etc/thanos/rules/thanos-ruler-tr-rulefiles-0")).write(&payload(&[]));
