@@ -206,9 +206,10 @@ fn rule_names(port: u16) -> String {
 }
 
 #[test]
-#[ignore = "needs prometheus"]
+#[ignore = "needs prometheus and promtool"]
 fn prometheus_init_then_sidecar_render_and_reload() {
     need("prometheus");
+    need("promtool");
     let pod = Pod::new();
     let (mut config, mut rules) = prometheus_pod(&pod, "first-job");
     let out = pod.path("/etc/prometheus/config_out/prometheus.env.yaml");
@@ -255,6 +256,37 @@ fn prometheus_init_then_sidecar_render_and_reload() {
         1.0
     );
     assert_eq!(pod.metric("reloader_info{method=\"http\"}"), 1.0);
+    let metrics = get(pod.port("8080"), "/metrics").1;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let families = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next());
+    assert_eq!(families.clone().count(), 28, "with the render families");
+    for f in families {
+        assert!(readme.contains(&format!("| `{f}")), "README lacks {f}");
+    }
+    // promtool accepts the exposition with every family, without a warning.
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(metrics.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&checked.stdout).to_string()
+        + &String::from_utf8_lossy(&checked.stderr);
+    assert!(
+        checked.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 
     // A changed Secret is rendered and reloaded; Prometheus' own API shows it live.
     secret(
