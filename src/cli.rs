@@ -523,10 +523,23 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
     if paths.is_empty() {
         return usage("--path: at least one directory or file to watch is required");
     }
-    let urls = urls(o)?;
-    let timeout = o.or_default("timeout", |s, v| duration(s, v, false))?;
+    let mut urls = urls(o)?;
+    // prometheus-config-reloader's spellings bring its --reload-timeout default, 30s: with
+    // --reload-method=signal it also bounds the wait for Prometheus to confirm the reload.
+    let timeout = match o.last("timeout") {
+        None if o.used(Origin::ConfigReloader) => Duration::from_secs(30),
+        _ => o.or_default("timeout", |s, v| duration(s, v, false))?,
+    };
     let (command, curl) = command_target(command, timeout, &mut notes)?;
     let (signals, signal, confirmed) = signal_targets(o, &mut notes)?;
+    if confirmed.is_some() && !urls.is_empty() {
+        // As prometheus-config-reloader: the method chooses one way to reload, never both.
+        notes.push((
+            Level::Info,
+            "--reload-url is ignored with --reload-method=signal".to_string(),
+        ));
+        urls.clear();
+    }
     // The operator's init container renders only: it has nothing to reload.
     if !render_once
         && urls.is_empty()
@@ -575,6 +588,10 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         web_headers = web.headers;
     }
     let (once, attempts, expect, state_file) = one_pass(o)?;
+    if once && render.is_some() {
+        // --once delivers without rendering: the server would reload a file never written.
+        return usage("--once with --config-envsubst-file: not supported; --watch-interval=0 renders once and exits");
+    }
     Ok(Config {
         paths,
         urls,
@@ -634,7 +651,8 @@ fn rendering(o: &Options, paths: &mut Vec<PathBuf>) -> Result<(Option<Render>, b
     let output = o.last("config-envsubst-file");
     let ordinal_from = o.last("statefulset-ordinal-from-envvar");
     let Some((s, input)) = input else {
-        if let Some((s, _)) = output.or(ordinal_from) {
+        // The ordinal matters only to a render; prometheus-config-reloader accepts it alone.
+        if let Some((s, _)) = output {
             return usage(format!("{s}: needs --config-file"));
         }
         if once {
@@ -1422,6 +1440,12 @@ mod tests {
         assert_eq!((c.log_format, c.log_level), (Format::Json, Level::Debug));
         assert_eq!(c.accept, Accept::Success, "no configmap-reload defaults");
         assert!(c.reload_on_start, "the incumbent reloads at every start");
+        let c = config(&["--watched-dir=/", "--reload-url=http://h/"]);
+        assert_eq!(
+            c.timeout,
+            Duration::from_secs(30),
+            "its --reload-timeout default"
+        );
         assert_eq!((c.render.is_none(), c.render_once), (true, false));
         let u = ["--watched-dir=/", "--reload-url=http://h/"];
         let with = |extra: &str| error(&[&u[..], &[extra]].concat());
@@ -1562,6 +1586,33 @@ mod tests {
             &format!("--config-envsubst-file={gz}"),
         ]);
         assert!(e.contains("must differ from --config-file"), "{e}");
+        let e = error(&[&base[..], &[&watched, "--once"]].concat());
+        assert!(
+            e.starts_with("--once with --config-envsubst-file: not supported"),
+            "{e}"
+        );
+        let e = error(&[&base[..], &[&watched, "--once", "--watch-interval=0"]].concat());
+        assert!(e.starts_with("--once with --config-envsubst-file"), "{e}");
+        // As the incumbent: the ordinal alone is accepted, a reload URL ignored in signal mode.
+        let c = config(&[
+            "--watched-dir=/",
+            "--statefulset-ordinal-from-envvar=X",
+            "--reload-url=http://h/",
+        ]);
+        assert!(c.render.is_none());
+        let c = config(&[
+            "--watched-dir=/",
+            "--reload-url=http://h/",
+            "--reload-method=signal",
+        ]);
+        assert!(c.urls.is_empty() && c.confirmed.is_some());
+        assert!(
+            c.notes
+                .iter()
+                .any(|(_, n)| n.contains("--reload-url is ignored")),
+            "{:?}",
+            c.notes
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

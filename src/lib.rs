@@ -248,8 +248,15 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     }
     if let Some(r) = config.render {
         let vars = variables(&r.ordinal_from);
-        poller =
-            poller.with_render(move || render::render(&r.input, &r.output, render::LIMIT, &vars));
+        // What the last render left on disk: anything else there is restored at the next scan.
+        let left = std::rc::Rc::new(std::cell::Cell::new(None));
+        let (written, output) = (left.clone(), r.output.clone());
+        let run = move || {
+            let out = render::render(&r.input, &r.output, render::LIMIT, &vars)?;
+            written.set(render::stamp(&r.output));
+            Ok(out)
+        };
+        poller = poller.with_render(run, move || render::stamp(&output) != left.get());
     }
     // Kubernetes volumes change `..data` exactly when their content changes: one readlink per
     // root every --data-check-interval brings detection there far below a full re-hash; the

@@ -72,6 +72,8 @@ pub struct RenderStats {
     pub failures: u64,
     /// References to unset variables in the last successful render.
     pub unset: u64,
+    /// The last attempt failed: the current state is held back.
+    pub failing: bool,
     /// SHA-256 of the rendered output and its size, after the first successful render.
     pub output: Option<(String, u64)>,
 }
@@ -282,12 +284,14 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
 
 /// The same figures under prometheus-config-reloader's names (thanos `pkg/reloader`), so the
 /// operator's `ConfigReloaderSidecarErrors` alert and its dashboards keep working. Across several
-/// targets: attempts are summed, the last reload was successful if it was for every target, and
-/// the success timestamp is the oldest target's (0 until every target succeeded once).
+/// targets: attempts are summed, the last reload was successful if it was for every target (and
+/// no render is failing), and the success timestamp is the oldest target's (0 until every target succeeded once).
 fn incumbent(o: &mut Exposition, s: &Stats) {
     let sum = |f: fn(&TargetStats) -> u64| s.targets.iter().map(f).sum::<u64>();
     let render = s.render.clone().unwrap_or_default();
-    let all_ok = s.targets.iter().all(|t| t.last_successful);
+    // A render that fails holds every reload back: that is a failed reload to the operator's
+    // alert, as the incumbent's crash at a broken config is.
+    let all_ok = s.targets.iter().all(|t| t.last_successful) && !render.failing;
     let oldest = s.targets.iter().map(|t| t.last_success).reduce(f64::min);
     #[rustfmt::skip]
     let scalars: [(&str, &str, &str, f64); 7] = [
@@ -411,6 +415,62 @@ mod tests {
             let n = n.split(' ').next().unwrap();
             assert!(text.contains(&format!("# HELP {n} ")), "{n}");
         }
+    }
+
+    #[test]
+    fn the_incumbents_names_sum_targets_and_count_a_failing_render() {
+        let mut s = Stats::default();
+        for (name, ok, when) in [("http://a/", true, 7.0), ("signal:prometheus", true, 5.0)] {
+            let mut t = TargetStats::new(name);
+            t.observe(ok, 0.1, when);
+            t.observe(false, 0.1, when + 1.0);
+            t.observe(ok, 0.1, when + 2.0);
+            s.targets.push(t);
+        }
+        let value = |s: &Stats, series: &str| {
+            let text = render(s, &ProcessStats::default(), "1");
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{series} ")))
+                .unwrap()
+                .to_string();
+            line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+        };
+        assert_eq!(value(&s, "reloader_reloads_total"), 6.0);
+        assert_eq!(value(&s, "reloader_reloads_failed_total"), 2.0);
+        assert_eq!(value(&s, "reloader_last_reload_successful"), 1.0);
+        assert_eq!(
+            value(&s, "reloader_last_reload_success_timestamp_seconds"),
+            7.0,
+            "the oldest"
+        );
+        assert_eq!(value(&s, "reloader_info{method=\"http\"}"), 1.0);
+        assert_eq!(value(&s, "reloader_info{method=\"signal\"}"), 1.0);
+        assert_eq!(value(&s, "reloader_config_apply_operations_total"), 0.0);
+        s.render = Some(RenderStats {
+            attempts: 3,
+            failures: 1,
+            unset: 2,
+            failing: true,
+            output: None,
+        });
+        assert_eq!(
+            value(&s, "reloader_last_reload_successful"),
+            0.0,
+            "a failing render holds reloads"
+        );
+        assert_eq!(
+            value(&s, "reloader_config_apply_operations_failed_total"),
+            1.0
+        );
+        assert_eq!(
+            value(&s, "reloader_config_environment_variable_expansion_errors"),
+            2.0
+        );
+        assert_eq!(
+            value(&s, "hashreload_renders_total{result=\"success\"}"),
+            2.0
+        );
     }
 
     #[test]

@@ -88,6 +88,8 @@ struct Probe {
 /// renders at once.
 struct Rendering {
     run: Box<dyn FnMut() -> Result<Outcome, RenderError>>,
+    /// True when the output is no longer what the last render left (removed, replaced, edited).
+    stale: Box<dyn FnMut() -> bool>,
     /// The state digest whose render succeeded.
     done: Option<Hash>,
     backoff: Duration,
@@ -177,13 +179,16 @@ where
         }
     }
 
-    /// Renders with `run` each new state before it is delivered.
+    /// Renders with `run` each new state before it is delivered, and again whenever a full scan
+    /// finds `stale` true: an output removed or edited by someone else is restored.
     pub fn with_render(
         mut self,
         run: impl FnMut() -> Result<Outcome, RenderError> + 'static,
+        stale: impl FnMut() -> bool + 'static,
     ) -> Self {
         self.rendering = Some(Rendering {
             run: Box::new(run),
+            stale: Box::new(stale),
             done: None,
             backoff: self.settings.retry_interval,
             next_attempt: self.clock.now(),
@@ -354,6 +359,16 @@ where
         };
         if let Some(e) = self.scan_error.take() {
             log::info("scanning works again", &[("after", &e)]);
+        }
+        if let Some(r) = self.rendering.as_mut().filter(|r| r.done.is_some()) {
+            if (r.stale)() {
+                log::warn(
+                    "the rendered config was changed or removed, rendering it again",
+                    &[],
+                );
+                r.done = None;
+                r.next_attempt = now;
+            }
         }
         self.stats.watched_files = manifests.iter().map(|m| m.entries.len() as u64).sum();
         self.stats.watched_bytes = manifests.iter().map(|m| m.bytes).sum();
@@ -554,6 +569,7 @@ where
                     }
                 }
                 stats.unset = out.unset;
+                stats.failing = false;
                 stats.output = Some((digest::hex(&out.digest), out.bytes));
                 r.done = Some(digest);
                 r.failures = 0;
@@ -561,6 +577,7 @@ where
             }
             Err(e) => {
                 stats.failures += 1;
+                stats.failing = true;
                 r.failures += 1;
                 let wait = self.settings.retry_wait(&mut r.backoff, &mut self.rng);
                 r.next_attempt = end + wait;
@@ -943,7 +960,11 @@ mod tests {
                 ..settings()
             },
         );
-        let mut p = p.with_render(renderer(broken.clone(), runs.clone()));
+        let stale = Rc::new(Cell::new(false));
+        let stale_now = stale.clone();
+        let mut p = p.with_render(renderer(broken.clone(), runs.clone()), move || {
+            stale_now.replace(false)
+        });
         w.run(&mut p, Duration::from_secs(3));
         assert_eq!(
             (runs.get(), w.sent(0)),
@@ -965,7 +986,11 @@ mod tests {
         assert_eq!(p.pending(), 1);
         let r = p.stats().render.clone().unwrap();
         // At 3.x s, then 1, 2, 4, 8 s later: five attempts by 20 s.
-        assert_eq!((r.attempts - 1, r.failures), (5, 5), "{r:?}");
+        assert_eq!(
+            (r.attempts - 1, r.failures, r.failing),
+            (5, 5, true),
+            "{r:?}"
+        );
         // Fixed: the next change renders at once and is delivered.
         broken.set(false);
         w.set("v3");
@@ -977,6 +1002,11 @@ mod tests {
         // Nothing changes: no render, no reload.
         w.run(&mut p, Duration::from_secs(40));
         assert_eq!((runs.get(), w.sent(0).len()), (before + 1, 2));
+        // The output was removed behind our back: the next full scan renders it again, and
+        // nothing is delivered (the content did not change).
+        stale.set(true);
+        w.run(&mut p, Duration::from_secs(42));
+        assert_eq!((runs.get(), w.sent(0).len()), (before + 2, 2));
     }
 
     #[test]

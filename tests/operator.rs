@@ -312,36 +312,49 @@ fn prometheus_init_then_sidecar_render_and_reload() {
     let reloads = pod.metric("reloader_reloads_total");
     assert_eq!(reloads, 3.0, "{}", p.log());
 
-    // A broken input: the output stays, no reload is sent, the failed apply is counted.
+    // The rendered file removed behind its back: restored at the next full scan (10 s), and
+    // no reload is sent, since nothing the server reads changed.
     let good = std::fs::read(&out).unwrap();
-    let mut truncated = gzip(&prometheus_yaml(&pod, "third-job"));
-    truncated.truncate(truncated.len() / 2);
-    config.write(
-        &[("prometheus.yaml.gz".to_string(), truncated)]
-            .into_iter()
-            .collect(),
-    );
+    std::fs::remove_file(&out).unwrap();
     assert!(
-        wait_until(20, || pod
-            .metric("reloader_config_apply_operations_failed_total")
-            >= 1.0),
+        wait_until(25, || std::fs::read(&out).is_ok_and(|b| b == good)),
         "{}",
         p.log()
     );
-    assert_eq!(
-        std::fs::read(&out).unwrap(),
-        good,
-        "the previous output stays"
-    );
-    assert!(!out.with_extension("yaml.tmp").exists());
-    assert_eq!(
-        pod.metric("reloader_reloads_total"),
-        reloads,
-        "no reload for a broken input"
-    );
+    assert_eq!(pod.metric("reloader_reloads_total"), reloads);
+
+    // Broken inputs: a truncated gzip, then a whole gzip member with garbage after it (its
+    // readable part holds the marker that must never reach the log). The output stays, no
+    // reload is sent, the failed apply is counted, and the operator's alert sees a failure.
+    let mut truncated = gzip(&prometheus_yaml(&pod, "third-job"));
+    truncated.truncate(truncated.len() / 2);
+    let mut trailing = gzip(&prometheus_yaml(&pod, "secret-marker-job"));
+    trailing.extend_from_slice(b"garbage");
+    for (n, broken) in [truncated, trailing].into_iter().enumerate() {
+        config.write(
+            &[("prometheus.yaml.gz".to_string(), broken)]
+                .into_iter()
+                .collect(),
+        );
+        let failed = || pod.metric("reloader_config_apply_operations_failed_total");
+        assert!(wait_until(20, || failed() > n as f64), "{}", p.log());
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            good,
+            "the previous output stays"
+        );
+        assert!(!out.with_extension("yaml.tmp").exists());
+        assert_eq!(
+            pod.metric("reloader_reloads_total"),
+            reloads,
+            "no reload for a broken input"
+        );
+        assert_eq!(pod.metric("reloader_last_reload_successful"), 0.0);
+    }
     assert!(p.log().contains("config render failed"), "{}", p.log());
+    assert!(p.log().contains("trailing garbage"), "{}", p.log());
     assert!(
-        !p.log().contains("third-job"),
+        !p.log().contains("secret-marker-job"),
         "no config content in the log"
     );
 
