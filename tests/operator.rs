@@ -625,3 +625,41 @@ fn prometheus_signal_strategy_reloads_by_sighup_confirmed_through_runtimeinfo() 
         "the server keeps its config"
     );
 }
+
+#[test]
+fn a_gzip_bomb_is_refused_at_the_cap_and_the_output_stays() {
+    let pod = Pod::new();
+    let (mut config, _rules) = prometheus_pod(&pod, "first-job");
+    let (code, log) = pod.init(PROMETHEUS_INIT);
+    assert_eq!(code, 0, "{log}");
+    let out = pod.path("/etc/prometheus/config_out/prometheus.env.yaml");
+    let good = std::fs::read(&out).unwrap();
+    // 1 GiB of zeros in about 1 MB: sixteen gzip members of 64 MiB each.
+    let zeros = Command::new("sh")
+        .args(["-c", "head -c 67108864 /dev/zero | gzip -9 -n -c"])
+        .output()
+        .unwrap()
+        .stdout;
+    let bomb = zeros.repeat(16);
+    assert!(bomb.len() < 2_000_000, "{}", bomb.len());
+    config.write(
+        &[("prometheus.yaml.gz".to_string(), bomb)]
+            .into_iter()
+            .collect(),
+    );
+    let (code, log) = pod.init(PROMETHEUS_INIT);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("more than 64 MiB when rendered (the limit)"),
+        "{log}"
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        good,
+        "the previous output stays"
+    );
+    assert!(
+        !out.with_extension("yaml.tmp").exists(),
+        "no temp file left"
+    );
+}
