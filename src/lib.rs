@@ -249,7 +249,7 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     if let Some(r) = config.render {
         let vars = variables(&r.ordinal_from);
         // What the last render left on disk: anything else there is restored at the next scan.
-        let left = std::rc::Rc::new(std::cell::Cell::new(None));
+        let left = Rc::new(std::cell::Cell::new(None));
         let (written, output) = (left.clone(), r.output.clone());
         let run = move || {
             let out = render::render(&r.input, &r.output, render::LIMIT, &vars)?;

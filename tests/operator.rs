@@ -176,6 +176,13 @@ fn prometheus_yaml(pod: &Pod, job: &str) -> String {
     )
 }
 
+/// Publishes a new config Secret with `job` in it and waits until Prometheus on `port` runs it.
+fn run_config(config: &mut Volume, pod: &Pod, job: &str, port: u16, p: &Proc) {
+    secret(config, "prometheus.yaml.gz", &prometheus_yaml(pod, job));
+    let live = || prometheus_config(port).contains(job);
+    assert!(wait_until(20, live), "{}", p.log());
+}
+
 fn rule(name: &str) -> String {
     format!("groups:\n  - name: g\n    rules:\n      - record: {name}\n        expr: vector(1)\n")
 }
@@ -267,38 +274,10 @@ fn prometheus_init_then_sidecar_render_and_reload() {
         assert!(readme.contains(&format!("| `{f}")), "README lacks {f}");
     }
     // promtool accepts the exposition with every family, without a warning.
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    check
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let checked = check.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&checked.stdout).to_string()
-        + &String::from_utf8_lossy(&checked.stderr);
-    assert!(
-        checked.status.success() && said.trim().is_empty(),
-        "promtool: {said}"
-    );
+    promtool_accepts(&metrics);
 
     // A changed Secret is rendered and reloaded; Prometheus' own API shows it live.
-    secret(
-        &mut config,
-        "prometheus.yaml.gz",
-        &prometheus_yaml(&pod, "second-job"),
-    );
-    assert!(
-        wait_until(20, || prometheus_config(prom_port).contains("second-job")),
-        "{}",
-        p.log()
-    );
+    run_config(&mut config, &pod, "second-job", prom_port, &p);
     assert!(prometheus_config(prom_port).contains("prometheus_replica: prometheus-foo-1"));
 
     // A rule change alone reloads.
@@ -359,16 +338,7 @@ fn prometheus_init_then_sidecar_render_and_reload() {
     );
 
     // Fixed: picked up, rendered and reloaded.
-    secret(
-        &mut config,
-        "prometheus.yaml.gz",
-        &prometheus_yaml(&pod, "fourth-job"),
-    );
-    assert!(
-        wait_until(20, || prometheus_config(prom_port).contains("fourth-job")),
-        "{}",
-        p.log()
-    );
+    run_config(&mut config, &pod, "fourth-job", prom_port, &p);
     assert_eq!(pod.metric("reloader_last_reload_successful"), 1.0);
 }
 
@@ -591,16 +561,7 @@ fn prometheus_signal_strategy_reloads_by_sighup_confirmed_through_runtimeinfo() 
     assert_eq!(pod.metric("reloader_info{method=\"signal\"}"), 1.0);
     let before = reloaded_at();
 
-    secret(
-        &mut config,
-        "prometheus.yaml.gz",
-        &prometheus_yaml(&pod, "second-job"),
-    );
-    assert!(
-        wait_until(20, || prometheus_config(prom_port).contains("second-job")),
-        "{}",
-        p.log()
-    );
+    run_config(&mut config, &pod, "second-job", prom_port, &p);
     assert!(
         wait_until(10, || p.log().contains("config reloaded at")),
         "{}",

@@ -3,7 +3,7 @@
 //! a plain input renders as Go's `ReplaceAllFunc` with the operator's regexp does.
 #![no_main]
 
-use hashreload::render::{render_stream, NAME_MAX};
+use hashreload::render::{reference, render_stream};
 use libfuzzer_sys::fuzz_target;
 use std::io::{self, Read};
 
@@ -39,35 +39,13 @@ fn render(input: &mut dyn Read) -> Result<(Vec<u8>, u64, Vec<String>), String> {
     Ok((out, stats.unset, stats.unset_names))
 }
 
-/// At each position a match of `\$\(([a-zA-Z_0-9]{1,NAME_MAX})\)`, or one byte copied.
-fn reference(input: &[u8]) -> Vec<u8> {
-    let is_name = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < input.len() {
-        if input[i..].starts_with(b"$(") {
-            let n = input[i + 2..].iter().take_while(|b| is_name(b)).count();
-            let end = i + 2 + n;
-            if (1..=NAME_MAX).contains(&n) && input.get(end) == Some(&b')') {
-                match vars(&input[i + 2..end]) {
-                    Some(v) => out.extend(v),
-                    None => out.extend(&input[i..=end]),
-                }
-                i = end + 1;
-                continue;
-            }
-        }
-        out.push(input[i]);
-        i += 1;
-    }
-    out
-}
-
 fuzz_target!(|data: &[u8]| {
     let whole = render(&mut &data[..]);
     assert_eq!(whole, render(&mut Trickle(data)));
     match &whole {
-        Ok((out, ..)) if !data.starts_with(&[0x1f, 0x8b, 8]) => assert_eq!(*out, reference(data)),
+        Ok((out, ..)) if !data.starts_with(&[0x1f, 0x8b, 8]) => {
+            assert_eq!(*out, reference(data, &vars))
+        }
         Ok(_) => {}
         Err(e) => assert!(
             e == "truncated gzip data"

@@ -680,6 +680,30 @@ pub fn need_root() {
     );
 }
 
+/// Fails unless `promtool check metrics` accepts the exposition without a word.
+pub fn promtool_accepts(exposition: &str) {
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+}
+
 /// Evaluates a Python expression over a JSON document `d`; returns what it prints.
 pub fn json(doc: &str, expr: &str) -> String {
     let mut py = Command::new("python3")
