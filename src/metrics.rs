@@ -178,7 +178,7 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
         "gauge",
         "Always 1; the version as a label.",
     );
-    o.sample("hashreload_build_info", &[("version", version)], 1);
+    o.sample("hashreload_build_info", &[("version", version)], 1.0);
     let pending = s.targets.iter().filter(|t| t.pending_since > 0.0).count();
     #[rustfmt::skip]
     let scalars: [(&str, &str, &str, f64); 11] = [
@@ -209,7 +209,7 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
     );
     for t in &s.targets {
         for (result, n) in [("success", t.successes), ("failure", t.failures)] {
-            o.sample(name, &[("target", &t.name), ("result", result)], n);
+            o.sample(name, &[("target", &t.name), ("result", result)], n as f64);
         }
     }
     let name = "hashreload_reload_duration_seconds";
@@ -223,18 +223,18 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
         for (count, le) in t.buckets.iter().zip(BUCKETS) {
             o.sample(
                 &bucket,
-                &[("target", &t.name), ("le", &le.to_string())],
-                count,
+                &[("target", &t.name), ("le", &decimal(le))],
+                *count as f64,
             );
         }
         let n = t.successes + t.failures;
-        o.sample(&bucket, &[("target", &t.name), ("le", "+Inf")], n);
+        o.sample(&bucket, &[("target", &t.name), ("le", "+Inf")], n as f64);
         o.sample(
             &format!("{name}_sum"),
             &[("target", &t.name)],
             t.duration_sum,
         );
-        o.sample(&format!("{name}_count"), &[("target", &t.name)], n);
+        o.sample(&format!("{name}_count"), &[("target", &t.name)], n as f64);
     }
     #[rustfmt::skip]
     let per_target: [PerTarget; 3] = [
@@ -259,7 +259,7 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
             ("success", r.attempts - r.failures),
             ("failure", r.failures),
         ] {
-            o.sample(name, &[("result", result)], n);
+            o.sample(name, &[("result", result)], n as f64);
         }
         if let Some((digest, bytes)) = &r.output {
             let name = "hashreload_rendered_config_info";
@@ -268,14 +268,14 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
                 "gauge",
                 "Always 1; the SHA-256 of the last rendered --config-envsubst-file as a label.",
             );
-            o.sample(name, &[("digest", digest)], 1);
+            o.sample(name, &[("digest", digest)], 1.0);
             let name = "hashreload_rendered_config_bytes";
             o.family(
                 name,
                 "gauge",
                 "Size of the last rendered --config-envsubst-file.",
             );
-            o.sample(name, &[], bytes);
+            o.sample(name, &[], *bytes as f64);
         }
     }
     incumbent(&mut o, s);
@@ -324,7 +324,7 @@ fn incumbent(o: &mut Exposition, s: &Stats) {
     methods.sort_unstable();
     methods.dedup();
     for m in methods {
-        o.sample(name, &[("method", m)], 1);
+        o.sample(name, &[("method", m)], 1.0);
     }
 }
 
@@ -344,7 +344,7 @@ impl Exposition {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.0.push_str(name);
         for (i, (k, v)) in labels.iter().enumerate() {
             self.0.push(if i == 0 { '{' } else { ',' });
@@ -358,8 +358,34 @@ impl Exposition {
         if !labels.is_empty() {
             self.0.push('}');
         }
-        let _ = writeln!(self.0, " {value}");
+        self.0.push(' ');
+        self.0.push_str(&decimal(value));
+        self.0.push('\n');
     }
+}
+
+/// A sample value or bucket bound as the exposition writes it: whole numbers without a point,
+/// others to the microsecond (every figure here is a count, bytes, or seconds). Written by hand:
+/// std's float formatting costs the binary about 10 KB.
+pub fn decimal(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "+Inf" } else { "-Inf" }.into();
+    }
+    let sign = if v < 0.0 { "-" } else { "" };
+    let v = v.abs();
+    if v.fract() == 0.0 && v < 1e19 {
+        return format!("{sign}{}", v as u64);
+    }
+    let micros = (v * 1e6).round() as u128;
+    let (int, frac) = (micros / 1_000_000, micros % 1_000_000);
+    if frac == 0 {
+        return format!("{sign}{int}");
+    }
+    let frac = format!("{frac:06}");
+    format!("{sign}{int}.{}", frac.trim_end_matches('0'))
 }
 
 #[cfg(test)]
@@ -471,6 +497,30 @@ mod tests {
             value(&s, "hashreload_renders_total{result=\"success\"}"),
             2.0
         );
+    }
+
+    #[test]
+    fn decimals_are_whole_or_to_the_microsecond() {
+        for (v, text) in [
+            (0.0, "0"),
+            (3.0, "3"),
+            (0.005, "0.005"),
+            (2.5, "2.5"),
+            (10.0, "10"),
+            (1764561234.567, "1764561234.567"),
+            (0.0000004, "0"),
+            (0.0000016, "0.000002"),
+            (-1.25, "-1.25"),
+            (9007199254740993.0, "9007199254740992"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(decimal(v), text, "{v:?}");
+        }
+        for le in BUCKETS {
+            assert_eq!(decimal(le), le.to_string(), "bucket bounds read as before");
+        }
     }
 
     #[test]

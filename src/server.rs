@@ -43,8 +43,9 @@ impl Health {
             (
                 503,
                 format!(
-                    "unhealthy: no scan or delivery attempt finished for {:.1}s (limit {})\n",
-                    idle.as_secs_f64(),
+                    "unhealthy: no scan or delivery attempt finished for {}.{}s (limit {})\n",
+                    idle.as_secs(),
+                    idle.subsec_millis() / 100,
                     crate::duration::format_duration(self.limit)
                 ),
             )
