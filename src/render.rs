@@ -108,8 +108,8 @@ pub fn ordinal(value: &[u8]) -> &[u8] {
     &value[value.len() - digits..]
 }
 
-/// Renders `input` into `output` when that changes its bytes. Pass 1 renders into a hash only
-/// and compares it with the output's; pass 2 renders into `<output>.tmp` in the same directory,
+/// Renders `input` into `output` when that changes its bytes. Pass 1, when there is an output,
+/// renders into a hash only and compares it with the output's; pass 2 renders into `<output>.tmp` in the same directory,
 /// fsyncs it, renames it over `output` and fsyncs the directory. On an error the previous output
 /// is untouched and no temp file is left. Pass 2 reads the input again, so the digest is the
 /// one of the bytes written even if the input changed in between.
@@ -119,11 +119,14 @@ pub fn render(
     limit: u64,
     vars: &dyn Fn(&[u8]) -> Option<Vec<u8>>,
 ) -> Result<Outcome, RenderError> {
-    let mut hasher = Sha256::new();
-    let stats = render_file(input, output, &mut hasher, limit, vars)?;
-    let digest: Hash = hasher.finalize().into();
-    if unchanged(output, &digest, stats.bytes) {
-        return Ok(outcome(digest, stats, false));
+    // Pass 1 pays off only with an output to compare with (not on a pod's first render).
+    if fs::metadata(output).is_ok_and(|m| m.is_file()) {
+        let mut hasher = Sha256::new();
+        let stats = render_file(input, output, &mut hasher, limit, vars)?;
+        let digest: Hash = hasher.finalize().into();
+        if unchanged(output, &digest, stats.bytes) {
+            return Ok(outcome(digest, stats, false));
+        }
     }
     let tmp = tmp_path(output);
     let result = write_tmp(input, &tmp, limit, vars).and_then(|done| {
@@ -1096,6 +1099,7 @@ mod tests {
         let dir = scratch("digest");
         let (input, output) = (dir.join("in.yaml"), dir.join("out.yaml"));
         fs::write(&input, "v: $(V)\n").unwrap();
+        fs::write(&output, "old").unwrap();
         // The value changes between pass 1 and pass 2.
         let calls = Cell::new(0);
         let vars = |_: &[u8]| {
@@ -1106,6 +1110,12 @@ mod tests {
         assert_eq!(calls.get(), 2);
         assert_eq!(fs::read(&output).unwrap(), b"v: 2\n");
         assert_eq!(done.digest, <[u8; 32]>::from(Sha256::digest(b"v: 2\n")));
+        // With no output yet there is nothing to compare with: one pass, straight to the file.
+        fs::remove_file(&output).unwrap();
+        let done = render(&input, &output, LIMIT, &vars).unwrap();
+        assert_eq!(calls.get(), 3);
+        assert!(done.written);
+        assert_eq!(fs::read(&output).unwrap(), b"v: 3\n");
         fs::remove_dir_all(&dir).unwrap();
     }
 
