@@ -101,10 +101,7 @@ fn probe_url(args: &[OsString]) -> Result<HttpUrl, Refusal> {
 
 /// The names our resolver sends to loopback without asking anyone, and loopback addresses.
 fn is_loopback(host: &str) -> bool {
-    let lower = host.to_ascii_lowercase();
-    lower == "localhost"
-        || lower.ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    target::is_local_name(host) || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What curl says when no HTTP answer came: 7 when nothing took the connection, 28 after its

@@ -139,6 +139,12 @@ fn basic_auth(user_password: &str) -> String {
     format!("Basic {encoded}")
 }
 
+/// `localhost` and `*.localhost` (any case): the names our resolver sends to loopback itself.
+pub fn is_local_name(host: &str) -> bool {
+    let lower = host.to_ascii_lowercase();
+    lower == "localhost" || lower.ends_with(".localhost")
+}
+
 /// Resolves `localhost` and `*.localhost` to loopback itself: in a FROM scratch image there is no
 /// /etc/hosts, and musl would ask a DNS server that is not there for 5 s. IP literals need no
 /// lookup; other names go to the system resolver, in a thread of our own (`resolve_in_thread`).
@@ -158,8 +164,7 @@ impl Resolver for LocalResolver {
             .trim_start_matches('[')
             .trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(80);
-        let lower = host.to_ascii_lowercase();
-        let addrs: Vec<SocketAddr> = if lower == "localhost" || lower.ends_with(".localhost") {
+        let addrs: Vec<SocketAddr> = if is_local_name(host) {
             vec![
                 SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
                 SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port),
