@@ -202,12 +202,7 @@ fn render_once(config: &cli::Config) -> Exit {
     let vars = variables(&r.ordinal_from);
     match render::render(&r.input, &r.output, render::LIMIT, &vars) {
         Ok(out) => {
-            for name in &out.unset_names {
-                log::warn(
-                    "config refers to an unset environment variable, left as written",
-                    &[("variable", name)],
-                );
-            }
+            out.unset_names.iter().for_each(|n| poll::warn_unset(n));
             log::info(
                 "config rendered, exiting (--watch-interval=0)",
                 &[

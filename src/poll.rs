@@ -561,10 +561,7 @@ where
                 );
                 for name in out.unset_names {
                     if !r.logged_unset.contains(&name) {
-                        log::warn(
-                            "config refers to an unset environment variable, left as written",
-                            &[("variable", &name)],
-                        );
+                        warn_unset(&name);
                         r.logged_unset.push(name);
                     }
                 }
@@ -652,6 +649,14 @@ where
             self.progressed();
         }
     }
+}
+
+/// A `$(NAME)` left as written in the rendered config: its name only, never its surroundings.
+pub fn warn_unset(name: &str) {
+    log::warn(
+        "config refers to an unset environment variable, left as written",
+        &[("variable", &name)],
+    );
 }
 
 /// `--once`: each pending target gets up to `attempts` tries on the usual backoff. True when
