@@ -227,6 +227,7 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
 
 /// The answer to one request (its head, at least, is complete).
 fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
+    let extra = &routes.headers;
     let line = request.split(|&b| b == b'\n').next().unwrap_or(b"");
     let line = std::str::from_utf8(line)
         .unwrap_or("")
@@ -235,21 +236,14 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return response(400, "text/plain", "bad request\n", false, &routes.headers);
+        return response(400, "text/plain", "bad request\n", false, extra);
     };
     if !version.starts_with("HTTP/1.") || !target.starts_with('/') || method.is_empty() {
-        return response(400, "text/plain", "bad request\n", false, &routes.headers);
+        return response(400, "text/plain", "bad request\n", false, extra);
     }
     let head = method == "HEAD";
-    let extra = &routes.headers;
     if method != "GET" && !head {
-        return response(
-            405,
-            "text/plain",
-            "only GET and HEAD\n",
-            false,
-            &routes.headers,
-        );
+        return response(405, "text/plain", "only GET and HEAD\n", false, extra);
     }
     let path = target.split('?').next().unwrap_or("");
     if path == routes.metrics_path {
