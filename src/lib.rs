@@ -18,6 +18,8 @@ pub mod shprobe;
 pub mod signal;
 pub mod state;
 pub mod target;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod volume;
 pub mod webconfig;
 
