@@ -2,6 +2,8 @@
 //! receiver with scripted answers, and the real binary with its log captured.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
