@@ -11,7 +11,7 @@ use crate::digest::Hash;
 use crate::duration::{format_duration, parse_duration};
 use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
-use crate::target::{self, parse_header, parse_method, Accept, HttpUrl};
+use crate::target::{self, parse_header, parse_method, Accept, HttpUrl, TlsOptions};
 use crate::VERSION;
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
@@ -170,6 +170,16 @@ pub const FLAGS: &[Flag] = &[
         "Extra request header; repeatable. Values never reach a log"),
     own(None, "bearer-token-file", Some("FILE"), None, false,
         "Send 'Authorization: Bearer <file content>', re-read at every request"),
+    own(None, "tls-ca-file", Some("FILE"), None, false,
+        "https://: trust the CA certificates in FILE (PEM), re-read at each connection (-tls image)"),
+    own(None, "tls-cert-file", Some("FILE"), None, false,
+        "https://: present this client certificate (PEM), with --tls-key-file (-tls image)"),
+    own(None, "tls-key-file", Some("FILE"), None, false,
+        "https://: the client certificate's private key (PEM) (-tls image)"),
+    own(None, "tls-server-name", Some("NAME"), None, false,
+        "https://: verify the certificate for NAME instead of the URL's host (-tls image)"),
+    own(None, "tls-insecure-skip-verify", None, None, false,
+        "https://: accept any server certificate; warned about, and in a metric (-tls image)"),
     own(Some('i'), "interval", Some("DUR"), Some(Value("10s")), false,
         "Full re-hash interval: the bound on noticing a change anywhere"),
     own(None, "retry-interval", Some("DUR"), Some(Value("1s")), false,
@@ -290,6 +300,8 @@ pub struct Config {
     /// `--reload-method=signal`: the process to SIGHUP, each reload confirmed through this
     /// runtimeinfo URL.
     pub confirmed: Option<Confirmed>,
+    /// How every https:// request is verified, and the client certificate it presents.
+    pub tls: TlsOptions,
 }
 
 /// What `--config-file` is rendered into, and where `$(STATEFULSET_ORDINAL_NUMBER)` comes from.
@@ -587,6 +599,11 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         notes.extend(web.notes.into_iter().map(|n| (Level::Warn, n)));
         web_headers = web.headers;
     }
+    let mut https: Vec<&HttpUrl> = urls.iter().collect();
+    https.extend(curl.as_ref().map(|c| &c.url));
+    https.extend(confirmed.as_ref().map(|c| &c.1));
+    https.retain(|u| u.is_https());
+    let tls = tls_options(o, &https, curl.as_ref(), None, &mut notes)?;
     let (once, attempts, expect, state_file) = one_pass(o)?;
     if once && render.is_some() {
         // --once delivers without rendering: the server would reload a file never written.
@@ -626,7 +643,120 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         render_once,
         web_headers,
         confirmed,
+        tls,
     })
+}
+
+/// The `--tls-*` flags, with a curl COMMAND's `--cacert`, `--cert`, `--key` and `-k` merged in:
+/// one set of TLS options for every request. An `https://` URL needs trust: a CA file, the
+/// server's own certificate to pin (`pin`, from `--web-config-file`), or an explicit
+/// `--tls-insecure-skip-verify`. The files are read now, so a wrong one is a usage error.
+#[cfg(not(feature = "tls"))]
+fn tls_options(
+    o: &Options,
+    _https: &[&HttpUrl],
+    _curl: Option<&Curl>,
+    _pin: Option<PathBuf>,
+    _notes: &mut [(Level, String)],
+) -> Result<TlsOptions, UsageError> {
+    match FLAGS
+        .iter()
+        .find_map(|f| o.all(f.long).find(|_| f.long.starts_with("tls-")))
+    {
+        Some(g) => usage(format!(
+            "{}: TLS needs the hashreload -tls image (this build speaks plain http:// only)",
+            g.spelled
+        )),
+        None => Ok(TlsOptions::default()),
+    }
+}
+
+#[cfg(feature = "tls")]
+fn tls_options(
+    o: &Options,
+    https: &[&HttpUrl],
+    curl: Option<&Curl>,
+    pin: Option<PathBuf>,
+    notes: &mut Vec<(Level, String)>,
+) -> Result<TlsOptions, UsageError> {
+    let file = |long| o.last(long).map(|(_, v)| PathBuf::from(v));
+    let mut t = TlsOptions {
+        ca_file: file("tls-ca-file"),
+        cert_file: file("tls-cert-file"),
+        key_file: file("tls-key-file"),
+        server_name: match o.last("tls-server-name") {
+            Some((s, v)) => Some(utf8(s, v)?),
+            None => None,
+        },
+        insecure_skip_verify: o.flag("tls-insecure-skip-verify")?,
+        pin_file: None,
+    };
+    if let Some(c) = curl {
+        for (ours, theirs, flag, option) in [
+            (&mut t.ca_file, &c.tls.ca_file, "--tls-ca-file", "--cacert"),
+            (
+                &mut t.cert_file,
+                &c.tls.cert_file,
+                "--tls-cert-file",
+                "--cert",
+            ),
+            (&mut t.key_file, &c.tls.key_file, "--tls-key-file", "--key"),
+        ] {
+            match (&ours, theirs) {
+                (Some(a), Some(b)) if a != b => {
+                    return usage(format!(
+                        "{flag} and curl's {option} name different files: give one"
+                    ))
+                }
+                (_, Some(b)) => *ours = Some(b.clone()),
+                _ => {}
+            }
+        }
+        t.insecure_skip_verify |= c.tls.insecure_skip_verify;
+    }
+    match (&t.cert_file, &t.key_file) {
+        (Some(_), None) => return usage("--tls-cert-file: needs --tls-key-file"),
+        (None, Some(_)) => return usage("--tls-key-file: needs --tls-cert-file"),
+        _ => {}
+    }
+    if t.insecure_skip_verify && t.ca_file.is_some() {
+        return usage("--tls-insecure-skip-verify with --tls-ca-file: give one (skipping verification ignores the CA)");
+    }
+    if let Some(u) = https.first() {
+        if t.ca_file.is_none() && !t.insecure_skip_verify {
+            let Some(pin) = pin else {
+                return usage(format!(
+                    "{}: https:// needs something to trust: --tls-ca-file FILE, --web-config-file \
+                     naming the server's own certificate, or --tls-insecure-skip-verify",
+                    u.name()
+                ));
+            };
+            notes.push((
+                Level::Info,
+                format!(
+                    "https:// is verified against the certificate {} (--web-config-file's \
+                     cert_file), pinned: no CA, no name check",
+                    pin.display()
+                ),
+            ));
+            t.pin_file = Some(pin);
+        }
+    } else if t != TlsOptions::default() {
+        notes.push((
+            Level::Warn,
+            "the TLS options have no effect: no URL is https://".to_string(),
+        ));
+    }
+    if t.insecure_skip_verify {
+        notes.push((
+            Level::Warn,
+            "--tls-insecure-skip-verify: server certificates are not verified; anyone on the \
+             path can pose as the server"
+                .to_string(),
+        ));
+    }
+    crate::tls::check(&t).map_err(UsageError::new)?;
+    Ok(t)
 }
 
 fn paths(o: &Options) -> Result<Vec<PathBuf>, UsageError> {
@@ -1323,6 +1453,27 @@ mod tests {
         assert_eq!(c.method, "PUT");
     }
 
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_flags_name_the_tls_image() {
+        for flag in [
+            "--tls-ca-file=/ca",
+            "--tls-insecure-skip-verify",
+            "--tls-server-name=x",
+        ] {
+            let e = error(&["-p", "/", "-u", "http://h/", flag]);
+            let name = flag.split('=').next().unwrap();
+            assert_eq!(
+                e,
+                format!("{name}: TLS needs the hashreload -tls image (this build speaks plain http:// only)")
+            );
+        }
+        let env = |name: &str| (name == "HASHRELOAD_TLS_CA_FILE").then(|| "/ca".into());
+        let args = ["-p", "/", "-u", "http://h/"].map(OsString::from).to_vec();
+        let e = parse_with_env(args, env).unwrap_err().0;
+        assert!(e.starts_with("HASHRELOAD_TLS_CA_FILE: TLS needs"), "{e}");
+    }
+
     #[test]
     fn usage_errors_name_the_flag() {
         let u = ["-p", "/", "-u", "http://h/"];
@@ -1330,7 +1481,14 @@ mod tests {
         assert!(error(&["-u", "http://h/"]).starts_with("--path"));
         assert!(error(&["-p", "/nonexistent/x", "-u", "http://h/"]).contains("/nonexistent/x"));
         assert!(error(&["-p", "/"]).starts_with("nothing to reload"));
-        assert!(error(&["-p", "/", "-u", "https://h/"]).starts_with("--url"));
+        let https = error(&["-p", "/", "-u", "https://h/"]);
+        match cfg!(feature = "tls") {
+            true => assert!(
+                https.contains("https:// needs something to trust"),
+                "{https}"
+            ),
+            false => assert!(https.starts_with("--url"), "{https}"),
+        }
         assert!(error(&["-p", "/", "no-such-program-xyz"]).contains("no-such-program-xyz"));
         assert_eq!(with(&["--bogus"]), "unknown flag '--bogus'");
         // Found by fuzzing: a newline in a value made the error two lines.

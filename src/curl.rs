@@ -4,11 +4,14 @@
 //!
 //! Understood: `-X/--request`, `-f/--fail`, `-o/--output` (the body is not written anywhere),
 //! `-s/--silent`, `-S/--show-error`, `-H/--header`, `-u/--user`, `-m/--max-time`, `-d/--data`
-//! and the URL; short flags may be bundled (`-sS`, `-fsS`). Anything else is refused at start.
+//! and the URL; short flags may be bundled (`-sS`, `-fsS`). In the -tls build also
+//! `--cacert`, `-E/--cert`, `--key` and `-k/--insecure`, which set the process's TLS options
+//! (`--tls-ca-file`, `--tls-cert-file`, `--tls-key-file`, `--tls-insecure-skip-verify`). Anything
+//! else is refused at start.
 //! Success is curl's: without `-f` any HTTP answer, with `-f` any status below 400; redirects
 //! are never followed (curl's default without `-L`).
 
-use crate::target::{parse_header, parse_method, Accept, HttpOptions, HttpUrl};
+use crate::target::{parse_header, parse_method, Accept, HttpOptions, HttpUrl, TlsOptions};
 use std::ffi::OsString;
 use std::time::Duration;
 
@@ -18,6 +21,8 @@ pub struct Curl {
     pub options: HttpOptions,
     /// `-f` was given.
     pub fail: bool,
+    /// `--cacert`, `--cert`, `--key`, `-k`.
+    pub tls: TlsOptions,
 }
 
 /// Parses curl's arguments (the COMMAND after `curl`). `timeout` applies unless `-m` is given.
@@ -29,24 +34,29 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
     let mut max_time = None;
     let mut data: Vec<String> = Vec::new();
     let mut url = None;
+    let mut tls = TlsOptions::default();
     let mut args = args
         .iter()
         .map(|a| a.to_str().ok_or("arguments must be valid UTF-8"));
     while let Some(arg) = args.next() {
         let arg = arg?;
         // Every option as (name, value): long ones by name, short ones one letter at a time.
+        // Long options by their short letter; the two without one by their long name.
         let mut opts: Vec<(String, Option<String>)> = Vec::new();
         if let Some(long) = arg.strip_prefix("--") {
             let short = match long {
-                "request" => 'X',
-                "fail" => 'f',
-                "output" => 'o',
-                "silent" => 's',
-                "show-error" => 'S',
-                "header" => 'H',
-                "user" => 'u',
-                "max-time" => 'm',
-                "data" => 'd',
+                "request" => "X",
+                "fail" => "f",
+                "output" => "o",
+                "silent" => "s",
+                "show-error" => "S",
+                "header" => "H",
+                "user" => "u",
+                "max-time" => "m",
+                "data" => "d",
+                "cert" => "E",
+                "insecure" => "k",
+                "cacert" | "key" => long,
                 _ => {
                     return Err(format!(
                         "option '--{long}' is not supported by the curl emulation"
@@ -56,12 +66,13 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
             opts.push((short.to_string(), None));
         } else if arg.len() > 1 && arg.starts_with('-') {
             for (i, c) in arg[1..].char_indices() {
-                if takes_value(c) {
+                let name = c.to_string();
+                if takes_value(&name) {
                     let rest = &arg[1 + i + c.len_utf8()..];
-                    opts.push((c.to_string(), (!rest.is_empty()).then(|| rest.to_string())));
+                    opts.push((name, (!rest.is_empty()).then(|| rest.to_string())));
                     break;
                 }
-                opts.push((c.to_string(), None));
+                opts.push((name, None));
             }
         } else {
             if url.is_some() {
@@ -74,13 +85,13 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
             continue;
         }
         for (name, inline) in opts {
-            let c = name.chars().next().unwrap_or('?');
-            let value = if takes_value(c) {
+            let dash = if name.len() > 1 { "--" } else { "-" };
+            let value = if takes_value(&name) {
                 match inline {
                     Some(v) => Some(v),
                     None => Some(
                         args.next()
-                            .ok_or(format!("option -{c} needs a value"))??
+                            .ok_or(format!("option {dash}{name} needs a value"))??
                             .to_string(),
                     ),
                 }
@@ -88,18 +99,28 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
                 None
             };
             let value = value.unwrap_or_default();
-            match c {
-                'X' => method = Some(parse_method("-X", &value)?),
-                'f' => fail = true,
-                's' | 'S' | 'o' => {}
-                'H' => headers.push(parse_header("-H", &value)?),
-                'u' => {
+            if !cfg!(feature = "tls") && matches!(name.as_str(), "cacert" | "key" | "E" | "k") {
+                return Err(format!(
+                    "option '{dash}{name}' needs the hashreload -tls image (this build speaks \
+                     plain http:// only)"
+                ));
+            }
+            match name.as_str() {
+                "cacert" => tls.ca_file = Some(value.into()),
+                "E" => tls.cert_file = Some(value.into()),
+                "key" => tls.key_file = Some(value.into()),
+                "k" => tls.insecure_skip_verify = true,
+                "X" => method = Some(parse_method("-X", &value)?),
+                "f" => fail = true,
+                "s" | "S" | "o" => {}
+                "H" => headers.push(parse_header("-H", &value)?),
+                "u" => {
                     if !value.contains(':') {
                         return Err("-u needs user:password (curl would prompt for it)".into());
                     }
                     user = Some(value);
                 }
-                'm' => {
+                "m" => {
                     // Seconds, whole or not: our duration parser with the unit added (a float
                     // parser would cost the binary kilobytes).
                     let seconds = value.bytes().all(|b| b.is_ascii_digit() || b == b'.');
@@ -110,15 +131,15 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
                         .ok_or(format!("-m {value}: expected seconds, such as 10 or 2.5"))?;
                     max_time = Some(d);
                 }
-                'd' => {
+                "d" => {
                     if value.starts_with('@') {
                         return Err("-d @FILE is not supported by the curl emulation".into());
                     }
                     data.push(value);
                 }
-                c => {
+                _ => {
                     return Err(format!(
-                        "option '-{c}' is not supported by the curl emulation"
+                        "option '{dash}{name}' is not supported by the curl emulation"
                     ))
                 }
             }
@@ -156,11 +177,15 @@ pub fn parse(args: &[OsString], timeout: Duration) -> Result<Curl, String> {
             body,
         },
         fail,
+        tls,
     })
 }
 
-fn takes_value(c: char) -> bool {
-    matches!(c, 'X' | 'o' | 'H' | 'u' | 'm' | 'd')
+fn takes_value(name: &str) -> bool {
+    matches!(
+        name,
+        "X" | "o" | "H" | "u" | "m" | "d" | "E" | "cacert" | "key"
+    )
 }
 
 /// An argument quoted in an error, with any userinfo dropped.
@@ -217,8 +242,7 @@ mod tests {
             ("-L http://h/", "'-L'"),
             ("--location http://h/", "'--location'"),
             ("-fsSL http://h/", "'-L'"),
-            ("--insecure https://h/", "'--insecure'"),
-            ("https://h/", "needs the hashreload -tls image"),
+            ("--proxy-insecure http://h/", "'--proxy-insecure'"),
             ("-X", "needs a value"),
             ("-s", "no URL"),
             ("-u admin http://h/", "user:password"),
@@ -234,5 +258,56 @@ mod tests {
             assert!(e.contains(says), "{line}: {e}");
             assert!(!e.contains("secret"), "{e}");
         }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn tls_options_name_the_tls_image() {
+        for (line, says) in [
+            (
+                "https://h/",
+                "'https://': this build speaks plain http:// only",
+            ),
+            (
+                "-k http://h/",
+                "option '-k' needs the hashreload -tls image",
+            ),
+            (
+                "--insecure http://h/",
+                "option '-k' needs the hashreload -tls image",
+            ),
+            (
+                "--cacert ca.pem http://h/",
+                "option '--cacert' needs the hashreload -tls image",
+            ),
+            (
+                "-E c.pem http://h/",
+                "option '-E' needs the hashreload -tls image",
+            ),
+        ] {
+            let e = curl(line).unwrap_err();
+            assert!(e.contains(says), "{line}: {e}");
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_options_map_onto_ours() {
+        let c = curl("-fsSk --cacert /ca.pem --cert /c.pem --key=x https://h/").unwrap_err();
+        assert!(c.contains("'--key=x'"), "{c}");
+        let c = curl("-fsSk --cacert /ca.pem -E/c.pem --key /k.pem https://h/").unwrap();
+        assert!(c.url.is_https());
+        let want = TlsOptions {
+            ca_file: Some("/ca.pem".into()),
+            cert_file: Some("/c.pem".into()),
+            key_file: Some("/k.pem".into()),
+            insecure_skip_verify: true,
+            ..TlsOptions::default()
+        };
+        assert_eq!(c.tls, want);
+        assert_eq!(
+            curl("--cacert").unwrap_err(),
+            "option --cacert needs a value"
+        );
     }
 }

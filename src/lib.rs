@@ -82,6 +82,12 @@ pub fn run(args: Vec<OsString>) -> Exit {
     for (level, note) in &config.notes {
         log::log(*level, note, &[]);
     }
+    #[cfg(feature = "tls")]
+    {
+        let insecure = config.tls.insecure_skip_verify;
+        metrics::TLS_INSECURE_SKIP_VERIFY.store(insecure, std::sync::atomic::Ordering::Relaxed);
+        target::use_tls(config.tls.clone());
+    }
     if let Err(e) = process::install_signal_handlers() {
         log::error("cannot install signal handlers", &[("error", &e)]);
         return Exit::Failed;

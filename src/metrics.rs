@@ -8,6 +8,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// `--tls-insecure-skip-verify` was given: set once at start, shown as a gauge so it can be
+/// alerted on.
+#[cfg(feature = "tls")]
+pub static TLS_INSECURE_SKIP_VERIFY: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Histogram buckets of `reload_duration_seconds`, Prometheus' defaults.
 pub const BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -179,6 +185,17 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
         "Always 1; the version as a label.",
     );
     o.sample("hashreload_build_info", &[("version", version)], 1.0);
+    #[cfg(feature = "tls")]
+    {
+        let name = "hashreload_tls_insecure_skip_verify";
+        o.family(
+            name,
+            "gauge",
+            "1 if https:// certificates are not verified.",
+        );
+        let insecure = TLS_INSECURE_SKIP_VERIFY.load(Ordering::Relaxed);
+        o.sample(name, &[], f64::from(u8::from(insecure)));
+    }
     let pending = s.targets.iter().filter(|t| t.pending_since > 0.0).count();
     #[rustfmt::skip]
     let scalars: [(&str, &str, &str, f64); 11] = [
@@ -436,7 +453,8 @@ mod tests {
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .collect();
-        assert_eq!(names.len(), 25);
+        // The -tls build adds hashreload_tls_insecure_skip_verify.
+        assert_eq!(names.len(), 25 + usize::from(cfg!(feature = "tls")));
         for n in names {
             let n = n.split(' ').next().unwrap();
             assert!(text.contains(&format!("# HELP {n} ")), "{n}");

@@ -12,7 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::NextTimeout;
 
 /// Something a change is delivered to. `Ok` carries a short description for the log.
 pub trait Deliver {
@@ -47,13 +47,22 @@ pub struct HttpUrl {
 
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<HttpUrl, String> {
-        let Some(rest) = s.strip_prefix("http://") else {
-            let scheme = s.split_once("://").map_or("", |(sc, _)| sc);
-            return Err(if scheme.is_empty() {
-                format!("'{}': expected http://HOST[:PORT]/PATH", redact(s))
-            } else {
-                format!("'{scheme}://': this build speaks plain http:// only; HTTPS needs the hashreload -tls image")
-            });
+        let (scheme, rest) = match s.split_once("://") {
+            Some(("http", rest)) => ("http", rest),
+            #[cfg(feature = "tls")]
+            Some(("https", rest)) => ("https", rest),
+            #[cfg(not(feature = "tls"))]
+            Some(("https", _)) => {
+                return Err(
+                    "'https://': this build speaks plain http:// only; HTTPS needs the \
+                            hashreload -tls image"
+                        .into(),
+                )
+            }
+            Some((scheme, _)) if !scheme.is_empty() => {
+                return Err(format!("'{scheme}://': expected http:// or https://"))
+            }
+            _ => return Err(format!("'{}': expected http://HOST[:PORT]/PATH", redact(s))),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(end);
@@ -66,7 +75,7 @@ impl HttpUrl {
         };
         let path = path.split('#').next().unwrap_or("");
         let url = format!(
-            "http://{hostport}{}",
+            "{scheme}://{hostport}{}",
             if path.is_empty() { "/" } else { path }
         );
         let name = redact(&url);
@@ -89,6 +98,10 @@ impl HttpUrl {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.url.starts_with("https:")
     }
 
     pub fn has_userinfo(&self) -> bool {
@@ -163,7 +176,12 @@ impl Resolver for LocalResolver {
             .unwrap_or("")
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let port = uri.port_u16().unwrap_or(80);
+        let default_port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        let port = uri.port_u16().unwrap_or(default_port);
         let addrs: Vec<SocketAddr> = if is_local_name(host) {
             vec![
                 SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port),
@@ -346,6 +364,29 @@ impl Http {
     }
 }
 
+/// How `https://` requests are verified and whom they present (`--tls-*`, curl's `--cacert`,
+/// `--cert`, `--key` and `-k`, or the web config's certificate, pinned). Set once at start, for
+/// every request the process makes; the files are read at each connection (`tls::connector`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    pub ca_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: bool,
+    /// Accept exactly the first certificate of this file (the server's own), without a CA.
+    pub pin_file: Option<PathBuf>,
+}
+
+#[cfg(feature = "tls")]
+static TLS: std::sync::OnceLock<TlsOptions> = std::sync::OnceLock::new();
+
+/// Sets the TLS options of every request from now on; only the first call counts.
+#[cfg(feature = "tls")]
+pub fn use_tls(options: TlsOptions) {
+    let _ = TLS.set(options);
+}
+
 /// Every request's agent: our resolver, no proxy, no redirects (a reload must not wander off),
 /// one connection per request, and any status an answer rather than an error.
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -358,7 +399,11 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .allow_non_standard_methods(true)
         .user_agent(concat!("hashreload/", env!("CARGO_PKG_VERSION")))
         .build();
-    ureq::Agent::with_parts(config, DefaultConnector::new(), LocalResolver)
+    #[cfg(not(feature = "tls"))]
+    let connector = ureq::unversioned::transport::DefaultConnector::new();
+    #[cfg(feature = "tls")]
+    let connector = crate::tls::connector(TLS.get().cloned().unwrap_or_default());
+    ureq::Agent::with_parts(config, connector, LocalResolver)
 }
 
 /// GETs `url` (with its Basic-auth userinfo): the status and a body of at most `limit` bytes; a
@@ -394,9 +439,25 @@ fn send_get(
     agent(timeout).run(req.body(()).map_err(ureq::Error::Http)?)
 }
 
+/// A TLS failure's reason; whether we presented a client certificate tells its alerts apart.
+#[cfg(feature = "tls")]
+fn tls_reason(e: &rustls::Error) -> String {
+    let client_cert = TLS.get().is_some_and(|t| t.cert_file.is_some());
+    format!("TLS: {}", crate::tls::reason(e, client_cert))
+}
+
 fn describe_error(e: ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timed out".to_string(),
+        #[cfg(feature = "tls")]
+        ureq::Error::Io(io) if io.get_ref().is_some_and(|e| e.is::<rustls::Error>()) => {
+            let tls = io
+                .into_inner()
+                .and_then(|e| e.downcast::<rustls::Error>().ok());
+            tls_reason(&tls.expect("checked above"))
+        }
+        #[cfg(feature = "tls")]
+        ureq::Error::Rustls(e) => tls_reason(&e),
         ureq::Error::Io(io) => io.to_string(),
         e => e.to_string(),
     }
@@ -557,8 +618,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls_without_leaking_secrets() {
-        let e = HttpUrl::parse("https://u:pw@h/").unwrap_err();
-        assert!(e.contains("needs the hashreload -tls image"), "{e}");
+        match HttpUrl::parse("https://u:pw@h/") {
+            Ok(u) if cfg!(feature = "tls") => {
+                assert_eq!((u.url.as_str(), u.is_https()), ("https://h/", true));
+                assert_eq!(u.basic.as_deref(), Some("u:pw"));
+            }
+            Err(e) => assert!(e.contains("needs the hashreload -tls image"), "{e}"),
+            Ok(u) => panic!("{u:?}"),
+        }
+        let e = HttpUrl::parse("ftp://u:pw@h/").unwrap_err();
+        assert_eq!(e, "'ftp://': expected http:// or https://");
         for bad in [
             "",
             "127.0.0.1:9090",

@@ -170,3 +170,48 @@ impl Ca {
         }
     }
 }
+
+/// `openssl s_server -www` on 127.0.0.1: an HTTPS server from another TLS stack, answering any
+/// `GET /` with 200. Killed on drop.
+pub struct TlsServer {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl TlsServer {
+    /// Serves `leaf`; `extra` adds s_server options (`-Verify 1 -CAfile ...`, `-tls1_2`).
+    pub fn start(leaf: &Leaf, extra: &[&str]) -> TlsServer {
+        let port = super::free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&leaf.cert)
+            .arg("-key")
+            .arg(&leaf.key)
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let server = TlsServer { port, child };
+        assert!(
+            super::wait_until(10, || std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "openssl s_server did not listen on {port}"
+        );
+        server
+    }
+
+    pub fn url(&self, host: &str) -> String {
+        format!("https://{host}:{}/", self.port)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,360 @@
+//! The -tls build's HTTPS client against `openssl s_server` (another TLS stack) with certificates
+//! made in the test: what is trusted, what is refused and why, and that a refusal is a failed
+//! attempt that stays pending until the trust files are fixed. Built only with `--features tls`;
+//! `scripts/test` runs `cargo test --features tls --test tls`.
+#![cfg(feature = "tls")]
+
+mod common;
+use common::pki::{Ca, Leaf, Role, TlsServer};
+use common::*;
+
+/// The PKI of one test: a CA, a server certificate for localhost and 127.0.0.1, a client one.
+struct Pki {
+    t: Tmp,
+    ca: Ca,
+    server: Leaf,
+}
+
+fn pki() -> Pki {
+    need("openssl");
+    let t = Tmp::new();
+    let ca = Ca::new(&t.path("pki"), "ca");
+    let server = ca.issue("server", Role::Server, &["localhost", "127.0.0.1"]);
+    t.write("config/a.yml", "a");
+    Pki { t, ca, server }
+}
+
+/// One pass of `--once` against `url`, one attempt: the exit code and the log.
+fn once(p: &Pki, url: &str, args: &[&str]) -> (i32, String) {
+    let dir = p.t.path("config");
+    let mut all = vec![
+        "-p",
+        dir.to_str().unwrap(),
+        "-u",
+        url,
+        "-X",
+        "GET",
+        "--once",
+    ];
+    all.extend_from_slice(&["--attempts", "1", "--timeout", "5s"]);
+    all.extend_from_slice(args);
+    run(&all)
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn a_trusted_ca_is_accepted_over_tls_1_3_and_1_2_with_ec_and_rsa_keys() {
+    let p = pki();
+    let rsa =
+        p.ca.issue_with("rsa", Role::Server, &["localhost"], true, "1");
+    for (leaf, version) in [
+        (&p.server, "-tls1_3"),
+        (&p.server, "-tls1_2"),
+        (&rsa, "-tls1_2"),
+    ] {
+        let s = TlsServer::start(leaf, &[version]);
+        let (code, log) = once(
+            &p,
+            &s.url("localhost"),
+            &["--tls-ca-file", path(&p.ca.cert)],
+        );
+        assert_eq!(code, 0, "{version}: {log}");
+        assert!(log.contains("result=\"HTTP 200\""), "{log}");
+    }
+    // The same through the environment, and by IP address (the certificate names 127.0.0.1).
+    let s = TlsServer::start(&p.server, &[]);
+    let dir = p.t.path("config");
+    let (code, log) = run_cmd(
+        std::process::Command::new(BIN)
+            .args([
+                "-p",
+                path(&dir),
+                "-u",
+                &s.url("127.0.0.1"),
+                "-X",
+                "GET",
+                "--once",
+            ])
+            .env("HASHRELOAD_TLS_CA_FILE", &p.ca.cert),
+    );
+    assert_eq!(code, 0, "{log}");
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn an_unknown_ca_a_wrong_name_and_an_expired_certificate_are_each_refused_with_the_reason() {
+    let p = pki();
+    let other = Ca::new(&p.t.path("other"), "other");
+    let s = TlsServer::start(&p.server, &[]);
+    let (code, log) = once(
+        &p,
+        &s.url("localhost"),
+        &["--tls-ca-file", path(&other.cert)],
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("error=\"TLS: unknown CA"), "{log}");
+
+    let elsewhere = p.ca.issue("elsewhere", Role::Server, &["reload.internal"]);
+    let s = TlsServer::start(&elsewhere, &[]);
+    let (code, log) = once(
+        &p,
+        &s.url("localhost"),
+        &["--tls-ca-file", path(&p.ca.cert)],
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("error=\"TLS: name mismatch"), "{log}");
+    // --tls-server-name checks the name the certificate has instead of the URL's.
+    let (code, log) = once(
+        &p,
+        &s.url("127.0.0.1"),
+        &[
+            "--tls-ca-file",
+            path(&p.ca.cert),
+            "--tls-server-name",
+            "reload.internal",
+        ],
+    );
+    assert_eq!(code, 0, "{log}");
+
+    let expired =
+        p.ca.issue_with("expired", Role::Server, &["localhost"], false, "-1");
+    let s = TlsServer::start(&expired, &[]);
+    let (code, log) = once(
+        &p,
+        &s.url("localhost"),
+        &["--tls-ca-file", path(&p.ca.cert)],
+    );
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("error=\"TLS: the server's certificate has expired"),
+        "{log}"
+    );
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn a_server_that_requires_a_client_certificate_accepts_ours_and_refuses_a_run_without() {
+    let p = pki();
+    let client = p.ca.issue("client", Role::Client, &[]);
+    for version in ["-tls1_3", "-tls1_2"] {
+        let s = TlsServer::start(
+            &p.server,
+            &[
+                version,
+                "-Verify",
+                "1",
+                "-verify_return_error",
+                "-CAfile",
+                path(&p.ca.cert),
+            ],
+        );
+        let url = s.url("localhost");
+        let ca = ["--tls-ca-file", path(&p.ca.cert)];
+        let (code, log) = once(&p, &url, &ca);
+        assert_eq!(code, 1, "{version}: {log}");
+        assert!(
+            log.contains("error=\"TLS: client certificate required"),
+            "{version}: {log}"
+        );
+        let mut with = ca.to_vec();
+        with.extend([
+            "--tls-cert-file",
+            path(&client.cert),
+            "--tls-key-file",
+            path(&client.key),
+        ]);
+        let (code, log) = once(&p, &url, &with);
+        assert_eq!(code, 0, "{version}: {log}");
+    }
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn a_refused_server_stays_pending_and_a_rotated_ca_file_is_used_at_the_next_attempt() {
+    let p = pki();
+    let other = Ca::new(&p.t.path("other"), "other");
+    let trust = p.t.path("trust/ca.crt");
+    std::fs::create_dir_all(trust.parent().unwrap()).unwrap();
+    std::fs::copy(&other.cert, &trust).unwrap();
+    let s = TlsServer::start(&p.server, &[]);
+    let listen = free_port();
+    let proc = Run::new(p.t.path("config"))
+        .url(s.url("localhost"))
+        .args(&["-X", "GET", "--reload-on-start", "--retry-interval", "50ms"])
+        .args(&["--max-backoff", "200ms", "--tls-ca-file", path(&trust)])
+        .args(&["--listen-address", &format!("127.0.0.1:{listen}")])
+        .start();
+    proc.wait_for_n("TLS: unknown CA", 3);
+    let metrics = get(listen, "/metrics").1;
+    assert_eq!(sample(&metrics, "hashreload_pending_targets"), Some(1.0));
+    assert_eq!(
+        sample(&metrics, "hashreload_tls_insecure_skip_verify"),
+        Some(0.0)
+    );
+    assert_eq!(proc.count("reload delivered"), 0);
+    // cert-manager rotates the mounted CA: the next attempt reads it.
+    std::fs::copy(&p.ca.cert, &trust).unwrap();
+    proc.wait_for("reload delivered");
+    assert!(wait_until(10, || {
+        sample(&get(listen, "/metrics").1, "hashreload_pending_targets") == Some(0.0)
+    }));
+    assert!(
+        !proc.log().contains("BEGIN"),
+        "no certificate content in the log"
+    );
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn insecure_skip_verify_is_explicit_warned_about_and_in_a_metric() {
+    let p = pki();
+    let other = Ca::new(&p.t.path("other"), "other");
+    let stranger = other.issue("stranger", Role::Server, &["elsewhere.example"]);
+    let s = TlsServer::start(&stranger, &[]);
+    let listen = free_port();
+    let proc = Run::new(p.t.path("config"))
+        .url(s.url("localhost"))
+        .args(&[
+            "-X",
+            "GET",
+            "--reload-on-start",
+            "--tls-insecure-skip-verify",
+        ])
+        .args(&["--listen-address", &format!("127.0.0.1:{listen}")])
+        .start();
+    assert!(
+        proc.log()
+            .contains("level=warn msg=\"--tls-insecure-skip-verify"),
+        "{}",
+        proc.log()
+    );
+    proc.wait_for("reload delivered");
+    let metrics = get(listen, "/metrics").1;
+    assert_eq!(
+        sample(&metrics, "hashreload_tls_insecure_skip_verify"),
+        Some(1.0)
+    );
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn curl_emulation_maps_cacert_cert_key_and_insecure() {
+    let p = pki();
+    let client = p.ca.issue("client", Role::Client, &[]);
+    let s = TlsServer::start(
+        &p.server,
+        &[
+            "-Verify",
+            "1",
+            "-verify_return_error",
+            "-CAfile",
+            path(&p.ca.cert),
+        ],
+    );
+    let dir = p.t.path("config");
+    let url = s.url("localhost");
+    // A PATH without curl, as in the image: the COMMAND is emulated.
+    let empty = p.t.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let curl = |args: &[&str]| {
+        let mut all = vec!["-p", path(&dir), "--once", "--attempts", "1"];
+        all.extend_from_slice(args);
+        run_cmd(
+            std::process::Command::new(BIN)
+                .args(&all)
+                .env("PATH", &empty),
+        )
+    };
+    let (code, log) = curl(&[
+        "--",
+        "curl",
+        "-fsS",
+        "--cacert",
+        path(&p.ca.cert),
+        "--cert",
+        path(&client.cert),
+        "--key",
+        path(&client.key),
+        &url,
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("target=https://localhost:"), "{log}");
+    let (code, log) = curl(&[
+        "--",
+        "curl",
+        "-k",
+        "-E",
+        path(&client.cert),
+        "--key",
+        path(&client.key),
+        &url,
+    ]);
+    assert_eq!(code, 0, "{log}");
+    assert!(log.contains("--tls-insecure-skip-verify"), "{log}");
+    let (code, log) = curl(&[
+        "--tls-ca-file",
+        path(&client.cert),
+        "--",
+        "curl",
+        "--cacert",
+        path(&p.ca.cert),
+        &url,
+    ]);
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("--tls-ca-file and curl's --cacert name different files"),
+        "{log}"
+    );
+    let (code, log) = curl(&["--", "curl", "--cert", path(&client.cert), &url]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("needs --tls-key-file"), "{log}");
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn usage_errors_name_the_flag_and_what_is_missing() {
+    let p = pki();
+    let dir = p.t.path("config");
+    let dir = path(&dir);
+    let url = "https://localhost:9/";
+    let ca = path(&p.ca.cert);
+    let key = path(&p.server.key);
+    for (args, says) in [
+        (
+            vec![],
+            "https:// needs something to trust: --tls-ca-file FILE",
+        ),
+        (
+            vec!["--tls-ca-file", "/nonexistent/ca.crt"],
+            "--tls-ca-file /nonexistent/ca.crt: No such file",
+        ),
+        (vec!["--tls-ca-file", key], "no PEM certificate"),
+        (
+            vec!["--tls-ca-file", ca, "--tls-key-file", key],
+            "--tls-key-file: needs --tls-cert-file",
+        ),
+        (
+            vec!["--tls-ca-file", ca, "--tls-cert-file", ca],
+            "--tls-cert-file: needs --tls-key-file",
+        ),
+        (
+            vec!["--tls-ca-file", ca, "--tls-insecure-skip-verify"],
+            "give one",
+        ),
+        (
+            vec!["--tls-ca-file", ca, "--tls-server-name", "not a name"],
+            "--tls-server-name 'not a name'",
+        ),
+    ] {
+        let mut all = vec!["-p", dir, "-u", url];
+        all.extend(args);
+        let (code, log) = run(&all);
+        assert_eq!(code, 2, "{all:?}: {log}");
+        assert!(log.contains(says), "{all:?}: {log}");
+        assert!(!log.contains("BEGIN"), "{log}");
+    }
+}
