@@ -446,3 +446,81 @@ fn the_arm64_binary_runs_under_qemu() {
         "the arm64 digest of the tree"
     );
 }
+
+#[test]
+#[ignore = "needs the image (HASHRELOAD_DIST), root and openssl"]
+fn the_tls_image_reloads_over_verified_https_with_only_a_mounted_ca() {
+    use common::pki::{Ca, Role, TlsServer};
+    let dist = dist();
+    need_root();
+    need("openssl");
+    let t = Tmp::new();
+    let root = root(&dist, "-tls", &t);
+    let ca = Ca::new(&t.path("pki"), "ca");
+    let server = ca.issue("server", Role::Server, &["localhost"]);
+    // The CA as a Secret is mounted: one file in the root, no system store anywhere.
+    std::fs::create_dir(root.join("tls")).unwrap();
+    std::fs::copy(&ca.cert, root.join("tls/ca.crt")).unwrap();
+    std::fs::create_dir(root.join("config")).unwrap();
+    std::fs::write(root.join("config/a.yml"), "a").unwrap();
+    let s = TlsServer::start(&server, &[]);
+    let url = s.url("localhost");
+    let args = [
+        "-p",
+        "/config",
+        "-u",
+        &url,
+        "-X",
+        "GET",
+        "--once",
+        "--attempts",
+        "1",
+    ];
+    let (code, log) = run_cmd(&mut chrooted(&root, "/hashreload", &args));
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("https:// needs something to trust"), "{log}");
+    let trusted = [&args[..], &["--tls-ca-file", "/tls/ca.crt"]].concat();
+    let reloader = "/bin/prometheus-config-reloader";
+    for program in ["/hashreload", reloader] {
+        let (code, log) = run_cmd(&mut chrooted(&root, program, &trusted));
+        assert_eq!(code, 0, "{program}: {log}");
+        assert!(log.contains("result=\"HTTP 200\""), "{log}");
+    }
+    let out = chrooted(&root, reloader, &["--version"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("hashreload {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+#[ignore = "needs the image (HASHRELOAD_DIST), qemu-aarch64 and openssl"]
+fn the_arm64_tls_binary_reloads_over_verified_https_under_qemu() {
+    use common::pki::{Ca, Role, TlsServer};
+    let dist = dist();
+    need("qemu-aarch64");
+    need("openssl");
+    let t = Tmp::new();
+    let ca = Ca::new(&t.path("pki"), "ca");
+    let server = ca.issue_with("server", Role::Server, &["localhost"], true, "1");
+    let other = Ca::new(&t.path("other"), "other");
+    t.write("config/a.yml", "a");
+    let s = TlsServer::start(&server, &[]);
+    let bin = dist.join("bin/arm64/hashreload-tls");
+    let config = t.path("config");
+    let url = s.url("localhost");
+    for (ca, code, says) in [
+        (&ca.cert, 0, "result=\"HTTP 200\""),
+        (&other.cert, 1, "TLS: unknown CA"),
+    ] {
+        let (got, log) = run_cmd(
+            Command::new("qemu-aarch64")
+                .arg(&bin)
+                .args(["-p", config.to_str().unwrap(), "-u", &url, "-X", "GET"])
+                .args(["--once", "--attempts", "1", "--tls-ca-file"])
+                .arg(ca),
+        );
+        assert_eq!(got, code, "{log}");
+        assert!(log.contains(says), "{log}");
+    }
+}
