@@ -358,3 +358,182 @@ fn usage_errors_name_the_flag_and_what_is_missing() {
         assert!(!log.contains("BEGIN"), "{log}");
     }
 }
+
+/// bcrypt of "reload-secret" at cost 4, made with Python's crypt module (glibc's libxcrypt):
+/// `crypt.crypt("reload-secret", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))`.
+const RELOADER_HASH: &str = "$2b$04$VuAKRkynBZh1DwFJ6dGKKuP7yrjLPTt0ZwiSV2B65seoVyVot0KTS";
+
+/// An exporter-toolkit web config: TLS with client certificates required and verified, and
+/// one user, as a hardened Prometheus or Alertmanager runs.
+fn hardened_web_config(p: &Pki) -> std::path::PathBuf {
+    let web = p.t.path("web.yml");
+    let text = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_ca_file: {}\n  \
+         client_auth_type: RequireAndVerifyClientCert\nbasic_auth_users:\n  reloader: {RELOADER_HASH}\n",
+        path(&p.server.cert),
+        path(&p.server.key),
+        path(&p.ca.cert)
+    );
+    std::fs::write(&web, text).unwrap();
+    web
+}
+
+/// GET over TLS with curl (OpenSSL), presenting `client` and the password: the body, or None.
+fn curl_get(p: &Pki, client: &Leaf, url: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--max-time",
+            "5",
+            "-u",
+            "reloader:reload-secret",
+        ])
+        .args(["--cacert", path(&p.ca.cert), "--cert", path(&client.cert)])
+        .args(["--key", path(&client.key), url])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+#[ignore = "needs prometheus, prometheus-alertmanager, openssl and curl"]
+fn prometheus_and_alertmanager_with_client_certificates_and_basic_auth_are_reloaded_verified() {
+    need("prometheus");
+    need("prometheus-alertmanager");
+    need("curl");
+    let p = pki();
+    let client = p.ca.issue("client", Role::Client, &[]);
+    let web = hardened_web_config(&p);
+    let web_flag = format!("--web.config.file={}", path(&web));
+    let tls = [
+        "--tls-ca-file",
+        path(&p.ca.cert),
+        "--tls-cert-file",
+        path(&client.cert),
+        "--tls-key-file",
+        path(&client.key),
+    ];
+
+    // Prometheus, its config in a kubelet-style volume.
+    let mut prom_vol = Volume::new(p.t.path("etc-prometheus"));
+    let prom_port = free_port();
+    prom_vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(9, "first-job", ""),
+    )]));
+    let prom = Proc::spawn(std::process::Command::new("prometheus").args([
+        &format!(
+            "--config.file={}",
+            path(&p.t.path("etc-prometheus/prometheus.yml"))
+        ),
+        &format!("--web.listen-address=127.0.0.1:{prom_port}"),
+        &format!("--storage.tsdb.path={}", path(&p.t.path("prom-data"))),
+        "--web.enable-lifecycle",
+        &web_flag,
+    ]));
+    let prom_api =
+        |what: &str| curl_get(&p, &client, &format!("https://localhost:{prom_port}{what}"));
+    assert!(
+        wait_until(60, || prom_api("/-/ready").is_some()),
+        "{}",
+        prom.log()
+    );
+
+    // Alertmanager, the same way.
+    let mut am_vol = Volume::new(p.t.path("etc-alertmanager"));
+    let am_port = free_port();
+    let am_yml = |receiver: &str| {
+        format!("route:\n  receiver: {receiver}\nreceivers:\n  - name: {receiver}\n")
+    };
+    am_vol.write(&payload(&[("alertmanager.yml", &am_yml("first-receiver"))]));
+    let am = Proc::spawn(std::process::Command::new("prometheus-alertmanager").args([
+        &format!(
+            "--config.file={}",
+            path(&p.t.path("etc-alertmanager/alertmanager.yml"))
+        ),
+        &format!("--storage.path={}", path(&p.t.path("am-data"))),
+        &format!("--web.listen-address=127.0.0.1:{am_port}"),
+        "--cluster.listen-address=",
+        &web_flag,
+    ]));
+    let am_api = |what: &str| curl_get(&p, &client, &format!("https://localhost:{am_port}{what}"));
+    assert!(
+        wait_until(60, || am_api("/-/ready").is_some()),
+        "{}",
+        am.log()
+    );
+
+    // Without the client certificate, or with a wrong password, nothing is reloaded.
+    let dir = p.t.path("etc-prometheus");
+    let url = format!("https://reloader:reload-secret@localhost:{prom_port}/-/reload");
+    let (code, log) = run(&[
+        "-p",
+        path(&dir),
+        "-u",
+        &url,
+        "--once",
+        "--attempts",
+        "1",
+        "--tls-ca-file",
+        path(&p.ca.cert),
+    ]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("TLS: client certificate required"), "{log}");
+    let wrong = format!("https://reloader:wrong@localhost:{prom_port}/-/reload");
+    let (code, log) = run(&[
+        &["-p", path(&dir), "-u", &wrong, "--once", "--attempts", "1"],
+        &tls[..],
+    ]
+    .concat());
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("HTTP 401"), "{log}");
+    assert!(
+        !log.contains("reload-secret") && !log.contains("wrong@"),
+        "{log}"
+    );
+
+    // The sidecars: verification on, our certificate presented, the password sent.
+    let prom_side = Run::new(p.t.path("etc-prometheus"))
+        .url(url)
+        .interval("100ms")
+        .args(&["--retry-interval", "200ms", "--max-backoff", "1s"])
+        .args(&tls)
+        .start();
+    let am_side = Run::new(p.t.path("etc-alertmanager"))
+        .url(format!(
+            "https://reloader:reload-secret@localhost:{am_port}/-/reload"
+        ))
+        .interval("100ms")
+        .args(&["--retry-interval", "200ms", "--max-backoff", "1s"])
+        .args(&tls)
+        .start();
+    prom_vol.write(&payload(&[(
+        "prometheus.yml",
+        &prometheus_yml(9, "second-job", ""),
+    )]));
+    am_vol.write(&payload(&[(
+        "alertmanager.yml",
+        &am_yml("second-receiver"),
+    )]));
+    let prom_config = || prom_api("/api/v1/status/config").unwrap_or_default();
+    let am_config = || am_api("/api/v2/status").unwrap_or_default();
+    assert!(
+        wait_until(20, || prom_config().contains("second-job")),
+        "{}",
+        prom_side.log()
+    );
+    assert!(
+        wait_until(20, || am_config().contains("second-receiver")),
+        "{}",
+        am_side.log()
+    );
+    prom_side.wait_for("reload delivered");
+    am_side.wait_for("reload delivered");
+    for log in [prom_side.log(), am_side.log()] {
+        assert!(log.contains("result=\"HTTP 200\""), "{log}");
+        assert!(!log.contains("reload-secret"), "{log}");
+    }
+}
