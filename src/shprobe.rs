@@ -34,7 +34,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     let url = match probe_url(&args) {
         Ok(url) => url,
         Err(Refusal::Https) => {
-            eprintln!("sh: the probe's URL is https://, which needs hashreload's -tls image; this one speaks plain http:// only");
+            // The operator writes http:// (pkg/operator/config_reloader.go); with https:// curl
+            // would verify against a system CA store, which a FROM scratch image has not.
+            eprintln!("sh: the probe's URL is https://: this probe speaks plain http:// only, as the operator writes it (curl would need a CA store the image does not have)");
             return REFUSED;
         }
         Err(Refusal::Other) => {
