@@ -4,8 +4,12 @@
 //! backlog), requests of at most `MAX_REQUEST` bytes, and a deadline per connection for reading
 //! the request and writing the answer. One request per connection. It multiplexes with poll(2),
 //! so a slow client never holds up a probe.
+//!
+//! `--web-config-file` adds headers and basic auth (`basic_auth_users`, see `basicauth`).
 
+use crate::basicauth::Users;
 use crate::metrics::{self, ProcessStats, Shared};
+use crate::webconfig::WebConfig;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -59,21 +63,22 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the server thread on an already bound listener. `headers` (name, value) go on every
-/// response (`--web-config-file`'s `http_server_config.headers`).
+/// Starts the server thread on an already bound listener, serving what `web`
+/// (`--web-config-file`) asks for: its headers on every response, its users.
 pub fn spawn(
     listener: TcpListener,
     shared: Arc<Shared>,
     metrics_path: String,
     health: Health,
-    headers: Vec<(String, String)>,
+    web: WebConfig,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
     let routes = Routes {
         shared,
         metrics_path,
         health,
-        headers: header_lines(&headers),
+        headers: header_lines(&web.headers),
+        users: (!web.users.is_empty()).then(|| Users::new(web.users)),
     };
     crate::process::spawn_thread("server", STACK, move || serve(listener, &routes))?;
     Ok(())
@@ -86,6 +91,11 @@ struct Routes {
     health: Health,
     /// The extra header lines, each ending in CRLF.
     headers: String,
+    /// With `basic_auth_users`: every path but `/healthz` needs a user's name and password.
+    /// `/healthz` does not, so the kubelet's httpGet probes (which carry neither a client
+    /// certificate nor, without the password in the pod spec, credentials) still reach it; it
+    /// tells only whether the loop is alive.
+    users: Option<Users>,
 }
 
 fn header_lines(headers: &[(String, String)]) -> String {
@@ -246,6 +256,9 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
         return response(405, "text/plain", "only GET and HEAD\n", false, extra);
     }
     let path = target.split('?').next().unwrap_or("");
+    if path != "/healthz" && routes.users.as_ref().is_some_and(|u| !u.allow(request)) {
+        return response(401, "text/plain", "unauthorized\n", head, extra);
+    }
     if path == routes.metrics_path {
         let stats = routes.shared.snapshot();
         let text = metrics::render(&stats, &ProcessStats::read(), crate::VERSION);
@@ -271,14 +284,15 @@ fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) 
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Service Unavailable",
     };
-    let allow = if code == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
+    let allow = match code {
+        401 => "WWW-Authenticate: Basic\r\n",
+        405 => "Allow: GET, HEAD\r\n",
+        _ => "",
     };
     let mut out = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}{extra}Connection: close\r\n\r\n",
@@ -294,20 +308,57 @@ fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::basicauth::Hash;
 
     fn answer(req: &str) -> String {
         answer_with(req, &[])
     }
 
     fn answer_with(req: &str, headers: &[(String, String)]) -> String {
+        String::from_utf8(respond(req.as_bytes(), &routes(headers, None))).unwrap()
+    }
+
+    fn routes(headers: &[(String, String)], users: Option<Users>) -> Routes {
         let routes = Routes {
             shared: Arc::new(Shared::default()),
             metrics_path: "/metrics".into(),
             health: Health::new(Duration::from_secs(1), Duration::from_secs(10)),
             headers: header_lines(headers),
+            users,
         };
         routes.shared.progress(unix_ms());
-        String::from_utf8(respond(req.as_bytes(), &routes)).unwrap()
+        routes
+    }
+
+    #[test]
+    fn users_need_credentials_but_for_healthz() {
+        // htpasswd -nbBC 4 alice wonderland
+        let hash = "$2y$04$bFxPnHhtrdqdvRPFvgJ/Xuq9daAaQzq3dDdgJy3BboprdYOmqGdiy";
+        let users = Users::new(vec![("alice".into(), Hash::parse(hash).unwrap())]);
+        let headers = [("X-Frame-Options".to_string(), "deny".to_string())];
+        let routes = routes(&headers, Some(users));
+        let answer = |req: &str| String::from_utf8(respond(req.as_bytes(), &routes)).unwrap();
+        // "alice:wonderland" and "alice:wrong"
+        let (good, bad) = ("YWxpY2U6d29uZGVybGFuZA==", "YWxpY2U6d3Jvbmc=");
+        for path in ["/metrics", "/nope"] {
+            for auth in ["", &format!("Authorization: Basic {bad}\r\n")] {
+                let a = answer(&format!("GET {path} HTTP/1.1\r\n{auth}\r\n"));
+                assert!(a.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{a}");
+                assert!(a.contains("\r\nWWW-Authenticate: Basic\r\n"), "{a}");
+                assert!(a.contains("\r\nX-Frame-Options: deny\r\n"), "{a}");
+                assert!(a.ends_with("\r\n\r\nunauthorized\n"), "{a}");
+            }
+        }
+        let a = answer(&format!(
+            "GET /metrics HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 200 OK\r\n") && a.contains("hashreload_polls_total"));
+        let a = answer(&format!(
+            "HEAD /nope HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
+        assert!(answer("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(answer("GET /healthz?x HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nok\n"));
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! `--web-config-file`: the Prometheus exporter-toolkit web config that prometheus-operator hands
 //! its config reloader (https://prometheus.io/docs/prometheus/latest/configuration/https/).
 //!
-//! This build serves plain HTTP only, so it takes what a file without TLS asks for (extra
-//! response headers) and refuses TLS, basic auth and rate limits by name instead of silently
-//! serving less than was asked. The file is read line by line, only as deep as the format goes
-//! (top level, `http_server_config`, `headers`), and only in the YAML that yaml.v2 writes for
-//! it: block mappings, plain and quoted scalars (also as it wraps them past 80 columns). Anything
-//! else is refused naming its line, so nothing is read differently than exporter-toolkit would.
-//! Errors name the line, never its content: the file may hold password hashes.
+//! It takes extra response headers and `basic_auth_users`; what this build cannot serve (TLS,
+//! rate limits) is refused by name instead of silently serving less than was asked. The file is read line by line, only as deep as the format goes, and only in
+//! the YAML that yaml.v2 writes for it: block mappings, plain and quoted
+//! scalars (also as it wraps them past 80 columns). Anything else is refused naming its line, so
+//! nothing is read differently than exporter-toolkit would. Errors name the line, never its
+//! content: the file holds password hashes.
 
+use crate::basicauth::Hash;
 use std::path::Path;
 
 /// What the web config asks of the metrics and health server.
@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct WebConfig {
     /// Added to every response, in file order.
     pub headers: Vec<(String, String)>,
+    /// `basic_auth_users`: each name and its bcrypt hash, in file order. Empty: no auth.
+    pub users: Vec<(String, Hash)>,
     /// Settings accepted but without effect here, to log as warnings.
     pub notes: Vec<String>,
 }
@@ -56,6 +58,28 @@ fn fail(flag: &str, path: &Path, no: usize, what: &str) -> String {
     }
 }
 
+/// The mappings of the format; each is opened once, by its key in the one above.
+const TOP: u8 = 0;
+const HTTP: u8 = 1;
+const HEADERS: u8 = 2;
+const USERS: u8 = 3;
+
+/// The error for a key the mapping does not have; after its colon, the keys it has.
+fn known(mapping: u8) -> &'static str {
+    match mapping {
+        TOP => {
+            "unknown key (exporter-toolkit knows: tls_server_config basic_auth_users \
+              rate_limit http_server_config)"
+        }
+        HTTP => "unknown key in http_server_config (exporter-toolkit knows: http2 headers)",
+        _ => {
+            "this header cannot be set (exporter-toolkit allows: Content-Security-Policy \
+              Strict-Transport-Security X-Content-Type-Options X-Frame-Options \
+              X-XSS-Protection)"
+        }
+    }
+}
+
 /// What exporter-toolkit's `Config` does with the document. It unmarshals strictly, so unknown
 /// and duplicate keys are errors at every level; null and `{}` are its defaults. Errors are
 /// about the line last read (`ls.no`), or the whole file when it is 0.
@@ -63,8 +87,8 @@ fn fail(flag: &str, path: &Path, no: usize, what: &str) -> String {
 #[inline(never)]
 fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
     let mut wc = WebConfig::default();
-    // The column of the keys at each level open, and which keys were seen (8 bits a level).
-    let (mut at, mut depth, mut seen) = ([0; 3], 0, 0u32);
+    // At each level open: the column of its keys, which mapping it is, which keys were seen.
+    let (mut at, mut mapping, mut seen, mut depth) = ([0; 3], [TOP; 3], [0u16; 3], 0);
     if ls.peek()?.is_some_and(|(i, t)| i == 0 && trim(t) == "---") {
         ls.take();
     }
@@ -76,33 +100,25 @@ fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
         if indent != at[depth] {
             return Err("unexpected line (check the indentation)");
         }
-        let Some(i) = colon(text) else {
+        let Some(i) = colon(text).filter(|&i| i > 0) else {
             return Err("expected key: value");
         };
         let (key, value) = (&text[..i], &text[i + 1..]);
-        // What each level may hold, after the colon of its message.
-        let known = match depth {
-            0 => {
-                "unknown key (exporter-toolkit knows: tls_server_config basic_auth_users \
-                  rate_limit http_server_config)"
-            }
-            1 => "unknown key in http_server_config (exporter-toolkit knows: http2 headers)",
-            _ => {
-                "this header cannot be set (exporter-toolkit allows: Content-Security-Policy \
-                  Strict-Transport-Security X-Content-Type-Options X-Frame-Options \
-                  X-XSS-Protection)"
-            }
-        };
+        let m = mapping[depth];
+        if m == USERS {
+            user(ls, &mut wc.users, key, value, indent)?;
+            continue;
+        }
+        let known = known(m);
         let list = known.bytes().position(|b| b == b':').unwrap_or(0);
         let Some(k) = find(&known[list + 2..known.len() - 1], key) else {
             return Err(known);
         };
-        let bit = 1 << (depth * 8 + k);
-        if seen & bit != 0 {
+        if seen[depth] & 1 << k != 0 {
             return Err("duplicate key");
         }
-        seen |= bit;
-        if depth == 2 {
+        seen[depth] |= 1 << k;
+        if m == HEADERS {
             let no = ls.no;
             let v = ls.scalar(value, indent)?;
             ls.no = no;
@@ -114,47 +130,88 @@ fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
             }
             // Go trims header values when it writes them.
             wc.headers.push((key.to_string(), trim(&v).to_string()));
-        } else if depth == 1 && k == 0 {
-            // The YAML 1.1 booleans yaml.v2 reads into a bool (unquoted only), and null.
-            let words = "y Y yes Yes YES n N no No NO true True TRUE false False FALSE \
-                         on On ON off Off OFF";
-            let v = plain(value).0;
-            if !is_null(v) && find(words, v).is_none() {
+            continue;
+        }
+        if m == HTTP && k == 0 {
+            if !is_bool(plain(value).0) {
                 return Err("http2 must be true or false");
             }
             wc.notes
                 .push("http2 is ignored: hashreload serves HTTP/1.1".into());
-        } else {
-            // A mapping: null or {} after the colon, or entries on the lines below.
-            let v = plain(value).0;
-            if !v.is_empty() {
-                if v == "{}" || is_null(v) {
-                    continue;
-                }
-                return Err("a mapping was expected (key: value lines, or {})");
-            }
-            let Some((child, _)) = ls.peek()?.filter(|l| l.0 > indent) else {
-                continue;
-            };
-            if depth == 0 && k < 3 {
-                ls.no = 0;
-                return Err(match k {
-                    0 => {
-                        "tls_server_config needs the hashreload -tls image \
-                          (this build serves plain HTTP only)"
-                    }
-                    1 => {
-                        "basic_auth_users needs the hashreload -tls image \
-                          (this build has no authentication)"
-                    }
-                    _ => "rate_limit is not supported by hashreload",
-                });
-            }
-            depth += 1;
-            at[depth] = child;
+            continue;
         }
+        // A mapping: null or {} after the colon, or entries on the lines below.
+        let v = plain(value).0;
+        if !v.is_empty() {
+            if v == "{}" || is_null(v) {
+                continue;
+            }
+            return Err("a mapping was expected (key: value lines, or {})");
+        }
+        let Some((child, _)) = ls.peek()?.filter(|l| l.0 > indent) else {
+            continue;
+        };
+        if m == TOP && (k == 0 || k == 2) {
+            ls.no = 0;
+            return Err(match k {
+                0 => {
+                    "tls_server_config needs the hashreload -tls image \
+                      (this build serves plain HTTP only)"
+                }
+                _ => "rate_limit is not supported by hashreload",
+            });
+        }
+        depth += 1;
+        at[depth] = child;
+        seen[depth] = 0;
+        mapping[depth] = match (m, k) {
+            (TOP, 1) => USERS,
+            (TOP, _) => HTTP,
+            _ => HEADERS,
+        };
     }
     Ok(wc)
+}
+
+/// A `basic_auth_users` entry: a name (plain, or quoted on one line) and its bcrypt hash.
+fn user<'a>(
+    ls: &mut Lines<'a>,
+    users: &mut Vec<(String, Hash)>,
+    key: &str,
+    value: &'a str,
+    at: usize,
+) -> Result<(), &'static str> {
+    let name = match key.as_bytes()[0] {
+        q @ (b'\'' | b'"') => {
+            let inner = key[1..].strip_suffix(q as char).unwrap_or("\\");
+            if q == b'"' && inner.contains(['\\', '"']) || q == b'\'' && inner.contains('\'') {
+                return Err("basic_auth_users: a quoted name with escapes or quotes in it");
+            }
+            inner
+        }
+        _ => key,
+    };
+    let no = ls.no;
+    let hash = ls.scalar(value, at)?;
+    ls.no = no;
+    let Some(hash) = Hash::parse(&hash) else {
+        return Err(
+            "basic_auth_users: not a bcrypt hash ($2a$, $2b$ or $2y$, a cost of 04 \
+                    to 31, 53 characters of salt and hash)",
+        );
+    };
+    if users.iter().any(|(u, _)| u == name) {
+        return Err("duplicate key");
+    }
+    users.push((name.to_string(), hash));
+    Ok(())
+}
+
+/// The YAML 1.1 booleans yaml.v2 reads into a bool (unquoted only), and null.
+fn is_bool(v: &str) -> bool {
+    let words = "y Y yes Yes YES n N no No NO true True TRUE false False FALSE \
+                 on On ON off Off OFF";
+    is_null(v) || find(words, v).is_some()
 }
 
 fn is_blank(b: u8) -> bool {
@@ -486,28 +543,29 @@ mod tests {
         );
     }
 
+    /// testdata/TLS_config_with_all_parameters_from_secrets.golden
+    const ALL_TLS: &[&str] = &[
+        "tls_server_config:",
+        "  cert_file: /web_certs_path_prefix/secret/test-secret-cert/tls.crt",
+        "  key_file: /web_certs_path_prefix/secret/test-secret-key/tls.keySecret",
+        "  client_auth_type: RequireAnyClientCert",
+        "  client_ca_file: /web_certs_path_prefix/secret/test-secret-ca/tls.ca",
+        "  min_version: TLS11",
+        "  max_version: TLS13",
+        "  cipher_suites:",
+        "  - cipher-1",
+        "  - cipher-2",
+        "  prefer_server_cipher_suites: false",
+        "  curve_preferences:",
+        "  - curve-1",
+        "  - curve-2",
+    ];
+
     #[test]
-    fn tls_and_auth_are_refused_by_name() {
-        // testdata/TLS_config_with_all_parameters_from_secrets.golden
-        let tls = y(&[
-            "tls_server_config:",
-            "  cert_file: /web_certs_path_prefix/secret/test-secret-cert/tls.crt",
-            "  key_file: /web_certs_path_prefix/secret/test-secret-key/tls.keySecret",
-            "  client_auth_type: RequireAnyClientCert",
-            "  client_ca_file: /web_certs_path_prefix/secret/test-secret-ca/tls.ca",
-            "  min_version: TLS11",
-            "  max_version: TLS13",
-            "  cipher_suites:",
-            "  - cipher-1",
-            "  - cipher-2",
-            "  prefer_server_cipher_suites: false",
-            "  curve_preferences:",
-            "  - curve-1",
-            "  - curve-2",
-        ]);
+    fn tls_needs_the_tls_image() {
         let want =
             "tls_server_config needs the hashreload -tls image (this build serves plain HTTP only)";
-        assert_eq!(fails(&tls), want);
+        assert_eq!(fails(&y(ALL_TLS)), want);
         let tls_and_http = y(&[
             "tls_server_config:",
             "  cert_file: /etc/ssl/certs/tls.crt",
@@ -516,11 +574,10 @@ mod tests {
             "  http2: true",
         ]);
         assert_eq!(fails(&tls_and_http), want);
-        let e = fails(&y(&["basic_auth_users:", &format!("  alice: {HASH}")]));
-        assert_eq!(
-            e,
-            "basic_auth_users needs the hashreload -tls image (this build has no authentication)"
-        );
+    }
+
+    #[test]
+    fn rate_limit_is_refused_and_null_is_the_default() {
         assert_eq!(
             fails("rate_limit:\n  burst: 10\n  interval: 1s\n"),
             "rate_limit is not supported by hashreload"
@@ -531,6 +588,63 @@ mod tests {
         assert_eq!(ok(empty), WebConfig::default());
         assert_eq!(
             fails("tls_server_config: on\n"),
+            "line 1: a mapping was expected (key: value lines, or {})"
+        );
+    }
+
+    // htpasswd -nbBC 4 alice wonderland, and -C 5 for bob (see src/basicauth.rs).
+    const ALICE: &str = "$2y$04$bFxPnHhtrdqdvRPFvgJ/Xuq9daAaQzq3dDdgJy3BboprdYOmqGdiy";
+    const BOB: &str = "$2y$05$TR4TAIPShKp3tDkRfOWp9e/E4daxbZZPB3Go5g2Y6.Hj.wl.LHifi";
+
+    #[test]
+    fn basic_auth_users_in_every_build() {
+        let c = ok(&y(&[
+            "basic_auth_users:",
+            &format!("  alice: {ALICE}"),
+            &format!("  'bob': \"{BOB}\" # ops"),
+            &format!("  \"prom-scraper\": '{HASH}'"),
+            "http_server_config:",
+            "  headers:",
+            "    X-Frame-Options: deny",
+        ]));
+        let names: Vec<&str> = c.users.iter().map(|u| u.0.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "prom-scraper"]);
+        let hashes = [ALICE, BOB, HASH].map(|h| Hash::parse(h).unwrap());
+        assert!(c.users.iter().zip(&hashes).all(|(u, h)| u.1 == *h));
+        assert_eq!(c.headers, headers(&[("X-Frame-Options", "deny")]));
+        // Debug (Config derives it) shows names, never hashes.
+        let debug = format!("{c:?}");
+        assert!(
+            debug.contains("alice") && !debug.contains("bFxP"),
+            "{debug}"
+        );
+        assert_eq!(ok("basic_auth_users: {}\n").users, vec![]);
+        let not_hash = "basic_auth_users: not a bcrypt hash ($2a$, $2b$ or $2y$, a cost of 04 \
+                        to 31, 53 characters of salt and hash)";
+        let user = |rest: &str| fails(&format!("basic_auth_users:\n  alice: {ALICE}\n  {rest}\n"));
+        assert_eq!(user("bob:"), format!("line 3: {not_hash}"));
+        assert_eq!(user("bob: secret"), format!("line 3: {not_hash}"));
+        assert_eq!(
+            user(&format!("bob: {}", &BOB[1..])),
+            format!("line 3: {not_hash}")
+        );
+        assert_eq!(
+            user(&format!("bob: $2x{}", &BOB[3..])),
+            format!("line 3: {not_hash}")
+        );
+        assert_eq!(user(&format!("alice: {BOB}")), "line 3: duplicate key");
+        assert_eq!(user(&format!("'alice': {BOB}")), "line 3: duplicate key");
+        assert_eq!(
+            user(&format!("'al''ice': {BOB}")),
+            "line 3: basic_auth_users: a quoted name with escapes or quotes in it"
+        );
+        assert!(user(&format!("bob: [{BOB}]")).starts_with("line 3: anchors, aliases"));
+        assert_eq!(
+            user(&format!("  bob: {BOB}")),
+            "line 3: ': ' in a plain value (quote the value)"
+        );
+        assert_eq!(
+            fails(&format!("basic_auth_users: alice {ALICE}\n")),
             "line 1: a mapping was expected (key: value lines, or {})"
         );
     }
@@ -717,7 +831,7 @@ mod tests {
     #[test]
     fn errors_hold_no_content() {
         for text in [
-            format!("basic_auth_users:\n  alice: {HASH}\n"),
+            format!("basic_auth_users:\n  alice: {}\n", &HASH[1..]),
             format!("basic_auth_users:\n  alice: '{HASH}\n"),
             format!("basic_auth_users:\n  alice: {HASH}: x\n"),
             format!("basic_auth_users:\n  alice: !x {HASH}\n"),
