@@ -21,6 +21,8 @@ pub mod state;
 pub mod target;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tls")]
+pub mod tls_server;
 pub mod volume;
 pub mod webconfig;
 
