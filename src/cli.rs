@@ -238,7 +238,7 @@ pub const FLAGS: &[Flag] = &[
     other(Pcr, Compat, None, "statefulset-ordinal-from-envvar", Some("VAR"),
         "$(STATEFULSET_ORDINAL_NUMBER) is VAR's trailing number [default: POD_NAME]"),
     other(Pcr, Compat, None, "web-config-file", Some("FILE"),
-        "Response headers for the metrics server; TLS and basic auth need the -tls image"),
+        "Headers, basic auth, and TLS (the -tls image) for the metrics server"),
     other(Pcr, Compat, None, "runtimeinfo-url", Some("URL"),
         "With --reload-method=signal: confirm each reload through Prometheus' runtimeinfo"),
     other(Pcr, Compat, None, "auto-gomemlimit-ratio", Some("RATIO"),
@@ -295,8 +295,8 @@ pub struct Config {
     pub render: Option<Render>,
     /// `--watch-interval=0`: render once and exit, as the operator's init container does.
     pub render_once: bool,
-    /// Response headers for the metrics server, from `--web-config-file`.
-    pub web_headers: Vec<(String, String)>,
+    /// What `--web-config-file` asks of the metrics server (its notes are in `notes`).
+    pub web: crate::webconfig::WebConfig,
     /// `--reload-method=signal`: the process to SIGHUP, each reload confirmed through this
     /// runtimeinfo URL.
     pub confirmed: Option<Confirmed>,
@@ -593,17 +593,23 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
             ));
         }
     }
-    let mut web_headers = Vec::new();
+    let mut web = crate::webconfig::WebConfig::default();
     if let Some((s, f)) = o.last("web-config-file") {
-        let web = crate::webconfig::load(s, Path::new(f)).map_err(UsageError::new)?;
-        notes.extend(web.notes.into_iter().map(|n| (Level::Warn, n)));
-        web_headers = web.headers;
+        web = crate::webconfig::load(s, Path::new(f)).map_err(UsageError::new)?;
+        let web_notes = std::mem::take(&mut web.notes);
+        notes.extend(web_notes.into_iter().map(|n| (Level::Warn, n)));
     }
     let mut https: Vec<&HttpUrl> = urls.iter().collect();
     https.extend(curl.as_ref().map(|c| &c.url));
     https.extend(confirmed.as_ref().map(|c| &c.1));
     https.retain(|u| u.is_https());
-    let tls = tls_options(o, &https, curl.as_ref(), None, &mut notes)?;
+    // The server's own certificate, when the web config names one: what the operator's drop-in
+    // pins (the reloader is handed the server's web config and its Secrets).
+    #[cfg(feature = "tls")]
+    let pin = web.tls.as_ref().map(|t| t.cert_file.clone());
+    #[cfg(not(feature = "tls"))]
+    let pin = None;
+    let tls = tls_options(o, &https, curl.as_ref(), pin, &mut notes)?;
     let (once, attempts, expect, state_file) = one_pass(o)?;
     if once && render.is_some() {
         // --once delivers without rendering: the server would reload a file never written.
@@ -641,7 +647,7 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         notes,
         render,
         render_once,
-        web_headers,
+        web,
         confirmed,
         tls,
     })

@@ -2,6 +2,7 @@
 //! when the content changed. Data flows one way: scan (`volume`) -> digest (`digest`) -> compare
 //! and deliver (`poll`, `target`) -> record (`log`, `metrics`, served by `server`).
 
+pub mod basicauth;
 pub mod cli;
 pub mod curl;
 pub mod digest;
@@ -20,6 +21,8 @@ pub mod state;
 pub mod target;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "tls")]
+pub mod tls_server;
 pub mod volume;
 pub mod webconfig;
 
@@ -117,8 +120,8 @@ pub fn run(args: Vec<OsString>) -> Exit {
             let addr = l.local_addr().map_or(String::new(), |a| a.to_string());
             let health = server::Health::new(config.interval, config.timeout);
             let path = config.metrics_path.clone();
-            let headers = std::mem::take(&mut config.web_headers);
-            if let Err(e) = server::spawn(l, shared.clone(), path, health, headers) {
+            let web = std::mem::take(&mut config.web);
+            if let Err(e) = server::spawn(l, shared.clone(), path, health, web) {
                 log::error("cannot start the metrics server", &[("error", &e)]);
                 return Exit::Failed;
             }

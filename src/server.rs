@@ -4,11 +4,17 @@
 //! backlog), requests of at most `MAX_REQUEST` bytes, and a deadline per connection for reading
 //! the request and writing the answer. One request per connection. It multiplexes with poll(2),
 //! so a slow client never holds up a probe.
+//!
+//! `--web-config-file` adds basic auth (`basic_auth_users`) and, in the -tls build, TLS
+//! (`tls_server_config`, see `tls_server`): the stream of a connection is then TLS over TCP, and
+//! the TLS handshake is paced by the same poll loop and bounded by the same deadline.
 
+use crate::basicauth::Users;
 use crate::metrics::{self, ProcessStats, Shared};
+use crate::webconfig::WebConfig;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,6 +23,9 @@ const MAX_REQUEST: usize = 8192;
 const DEADLINE: Duration = Duration::from_secs(5);
 /// How long accepting pauses after accept failed (out of descriptors or memory).
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// The server thread's stack. A TLS handshake (rustls and ring, an RSA or ECDSA certificate, a
+/// client certificate verified) runs on it: the debug build's fits in 64 KiB and not in 32 KiB
+/// (tests/listener.rs, measured by shrinking this), so 128 KiB leaves twice that.
 const STACK: usize = 128 * 1024;
 
 /// What `/healthz` needs to know.
@@ -59,23 +68,30 @@ pub fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts the server thread on an already bound listener. `headers` (name, value) go on every
-/// response (`--web-config-file`'s `http_server_config.headers`).
+/// Starts the server thread on an already bound listener, serving what `web`
+/// (`--web-config-file`) asks for: its headers on every response, its users, its TLS.
 pub fn spawn(
     listener: TcpListener,
     shared: Arc<Shared>,
     metrics_path: String,
     health: Health,
-    headers: Vec<(String, String)>,
+    web: WebConfig,
 ) -> io::Result<()> {
     listener.set_nonblocking(true)?;
+    #[cfg(feature = "tls")]
+    let acceptor = web.tls.map(crate::tls_server::Acceptor::new);
+    #[cfg(feature = "tls")]
+    let acceptor = acceptor.transpose().map_err(io::Error::other)?;
+    #[cfg(not(feature = "tls"))]
+    let acceptor = ();
     let routes = Routes {
         shared,
         metrics_path,
         health,
-        headers: header_lines(&headers),
+        headers: header_lines(&web.headers),
+        users: (!web.users.is_empty()).then(|| Users::new(web.users)),
     };
-    crate::process::spawn_thread("server", STACK, move || serve(listener, &routes))?;
+    crate::process::spawn_thread("server", STACK, move || serve(listener, &routes, acceptor))?;
     Ok(())
 }
 
@@ -86,6 +102,83 @@ struct Routes {
     health: Health,
     /// The extra header lines, each ending in CRLF.
     headers: String,
+    /// With `basic_auth_users`: every path but `/healthz` needs a user's name and password.
+    /// `/healthz` does not, so the kubelet's httpGet probes (which carry neither a client
+    /// certificate nor, without the password in the pod spec, credentials) still reach it; it
+    /// tells only whether the loop is alive.
+    users: Option<Users>,
+}
+
+/// What makes the TLS connections: `tls_server_config` in the -tls build, else nothing.
+#[cfg(feature = "tls")]
+type Acceptor = Option<crate::tls_server::Acceptor>;
+#[cfg(not(feature = "tls"))]
+type Acceptor = ();
+
+/// A connection's bytes: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls_server::Conn>),
+}
+
+impl Stream {
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    fn new(tcp: TcpStream, acceptor: &mut Acceptor) -> Option<Stream> {
+        #[cfg(feature = "tls")]
+        if let Some(a) = acceptor {
+            return a.accept(tcp).map(|c| Stream::Tls(Box::new(c)));
+        }
+        Some(Stream::Plain(tcp))
+    }
+
+    fn fd(&self) -> RawFd {
+        match self {
+            Stream::Plain(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.fd(),
+        }
+    }
+
+    /// What to poll for: the request or room for the answer, and room for what TLS queued
+    /// (its handshake) while reading.
+    fn events(&self, reading: bool) -> libc::c_short {
+        let queued = match self {
+            Stream::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.wants_write(),
+        };
+        match (reading, queued) {
+            (true, false) => libc::POLLIN,
+            (true, true) => libc::POLLIN | libc::POLLOUT,
+            _ => libc::POLLOUT,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.write(buf),
+        }
+    }
+
+    /// After the last byte of the answer: true when nothing is left to send.
+    fn finish(&mut self) -> bool {
+        match self {
+            Stream::Plain(_) => true,
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.finish(),
+        }
+    }
 }
 
 fn header_lines(headers: &[(String, String)]) -> String {
@@ -100,14 +193,14 @@ fn header_lines(headers: &[(String, String)]) -> String {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     request: Vec<u8>,
     response: Vec<u8>,
     written: usize,
     deadline: Instant,
 }
 
-fn serve(listener: TcpListener, routes: &Routes) {
+fn serve(listener: TcpListener, routes: &Routes, mut acceptor: Acceptor) {
     let mut conns: Vec<Conn> = Vec::new();
     let mut fds: Vec<libc::pollfd> = Vec::with_capacity(MAX_CONNS + 1);
     // Out of descriptors, accept fails and leaves the connection queued, so the listener stays
@@ -122,12 +215,10 @@ fn serve(listener: TcpListener, routes: &Routes) {
             if accepting { libc::POLLIN } else { 0 },
         ));
         for c in &conns {
-            let ev = if c.response.is_empty() {
-                libc::POLLIN
-            } else {
-                libc::POLLOUT
-            };
-            fds.push(pollfd(c.stream.as_raw_fd(), ev));
+            fds.push(pollfd(
+                c.stream.fd(),
+                c.stream.events(c.response.is_empty()),
+            ));
         }
         let timeout = conns
             .iter()
@@ -164,7 +255,10 @@ fn serve(listener: TcpListener, routes: &Routes) {
                     }
                     Err(_) => break,
                 };
-                if stream.set_nonblocking(true).is_ok() {
+                if stream.set_nonblocking(true).is_err() {
+                    continue;
+                }
+                if let Some(stream) = Stream::new(stream, &mut acceptor) {
                     conns.push(Conn {
                         stream,
                         request: Vec::new(),
@@ -191,7 +285,9 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
     if Instant::now() >= c.deadline {
         return false;
     }
-    if c.response.is_empty() {
+    // Read until the socket would block: TLS may hold decrypted bytes poll cannot signal. Each
+    // turn adds a byte at least, and a request stops at MAX_REQUEST.
+    while c.response.is_empty() {
         let mut buf = [0u8; 1024];
         match c.stream.read(&mut buf) {
             Ok(0) => return false,
@@ -214,12 +310,11 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
                 &routes.headers,
             );
         }
-        return true;
     }
     match c.stream.write(&c.response[c.written..]) {
         Ok(n) => {
             c.written += n;
-            c.written < c.response.len()
+            c.written < c.response.len() || !c.stream.finish()
         }
         Err(e) => e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted,
     }
@@ -246,6 +341,9 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
         return response(405, "text/plain", "only GET and HEAD\n", false, extra);
     }
     let path = target.split('?').next().unwrap_or("");
+    if path != "/healthz" && routes.users.as_ref().is_some_and(|u| !u.allow(request)) {
+        return response(401, "text/plain", "unauthorized\n", head, extra);
+    }
     if path == routes.metrics_path {
         let stats = routes.shared.snapshot();
         let text = metrics::render(&stats, &ProcessStats::read(), crate::VERSION);
@@ -271,14 +369,15 @@ fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) 
     let reason = match code {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Service Unavailable",
     };
-    let allow = if code == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
+    let allow = match code {
+        401 => "WWW-Authenticate: Basic\r\n",
+        405 => "Allow: GET, HEAD\r\n",
+        _ => "",
     };
     let mut out = format!(
         "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{allow}{extra}Connection: close\r\n\r\n",
@@ -294,20 +393,57 @@ fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::basicauth::Hash;
 
     fn answer(req: &str) -> String {
         answer_with(req, &[])
     }
 
     fn answer_with(req: &str, headers: &[(String, String)]) -> String {
+        String::from_utf8(respond(req.as_bytes(), &routes(headers, None))).unwrap()
+    }
+
+    fn routes(headers: &[(String, String)], users: Option<Users>) -> Routes {
         let routes = Routes {
             shared: Arc::new(Shared::default()),
             metrics_path: "/metrics".into(),
             health: Health::new(Duration::from_secs(1), Duration::from_secs(10)),
             headers: header_lines(headers),
+            users,
         };
         routes.shared.progress(unix_ms());
-        String::from_utf8(respond(req.as_bytes(), &routes)).unwrap()
+        routes
+    }
+
+    #[test]
+    fn users_need_credentials_but_for_healthz() {
+        // htpasswd -nbBC 4 alice wonderland
+        let hash = "$2y$04$bFxPnHhtrdqdvRPFvgJ/Xuq9daAaQzq3dDdgJy3BboprdYOmqGdiy";
+        let users = Users::new(vec![("alice".into(), Hash::parse(hash).unwrap())]);
+        let headers = [("X-Frame-Options".to_string(), "deny".to_string())];
+        let routes = routes(&headers, Some(users));
+        let answer = |req: &str| String::from_utf8(respond(req.as_bytes(), &routes)).unwrap();
+        // "alice:wonderland" and "alice:wrong"
+        let (good, bad) = ("YWxpY2U6d29uZGVybGFuZA==", "YWxpY2U6d3Jvbmc=");
+        for path in ["/metrics", "/nope"] {
+            for auth in ["", &format!("Authorization: Basic {bad}\r\n")] {
+                let a = answer(&format!("GET {path} HTTP/1.1\r\n{auth}\r\n"));
+                assert!(a.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{a}");
+                assert!(a.contains("\r\nWWW-Authenticate: Basic\r\n"), "{a}");
+                assert!(a.contains("\r\nX-Frame-Options: deny\r\n"), "{a}");
+                assert!(a.ends_with("\r\n\r\nunauthorized\n"), "{a}");
+            }
+        }
+        let a = answer(&format!(
+            "GET /metrics HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 200 OK\r\n") && a.contains("hashreload_polls_total"));
+        let a = answer(&format!(
+            "HEAD /nope HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
+        assert!(answer("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(answer("GET /healthz?x HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nok\n"));
     }
 
     #[test]

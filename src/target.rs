@@ -456,8 +456,6 @@ fn describe_error(e: ureq::Error) -> String {
                 .and_then(|e| e.downcast::<rustls::Error>().ok());
             tls_reason(&tls.expect("checked above"))
         }
-        #[cfg(feature = "tls")]
-        ureq::Error::Rustls(e) => tls_reason(&e),
         ureq::Error::Io(io) => io.to_string(),
         e => e.to_string(),
     }

@@ -425,7 +425,8 @@ impl<In: Transport> Connector<In> for TlsConnector {
         let name = ServerName::try_from(host)
             .map_err(|_| ureq::Error::Tls("the URL's host is not a valid TLS server name"))?
             .to_owned();
-        let mut conn = ClientConnection::new(config, name)?;
+        let mut conn = ClientConnection::new(config, name)
+            .map_err(|e| ureq::Error::Io(std::io::Error::other(e)))?;
         let mut sock = TransportAdapter::new(transport.boxed(), details.current_time.clone());
         // The handshake gets what the TCP connect left of the timeout (ureq's own connector
         // does this with set_timeout_at, which it keeps to itself).

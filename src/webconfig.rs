@@ -1,29 +1,56 @@
 //! `--web-config-file`: the Prometheus exporter-toolkit web config that prometheus-operator hands
 //! its config reloader (https://prometheus.io/docs/prometheus/latest/configuration/https/).
 //!
-//! This build serves plain HTTP only, so it takes what a file without TLS asks for (extra
-//! response headers) and refuses TLS, basic auth and rate limits by name instead of silently
-//! serving less than was asked. The file is read line by line, only as deep as the format goes
-//! (top level, `http_server_config`, `headers`), and only in the YAML that yaml.v2 writes for
-//! it: block mappings, plain and quoted scalars (also as it wraps them past 80 columns). Anything
-//! else is refused naming its line, so nothing is read differently than exporter-toolkit would.
-//! Errors name the line, never its content: the file may hold password hashes.
+//! It takes extra response headers and `basic_auth_users` in every build, and `tls_server_config`
+//! in the -tls build; what this build cannot serve (TLS without the -tls image, rate limits,
+//! client certificates taken unverified) is refused by name instead of silently serving less
+//! than was asked. The file is read line by line, only as deep as the format goes, and only in
+//! the YAML that yaml.v2 writes for it: block mappings, block lists of scalars, plain and quoted
+//! scalars (also as it wraps them past 80 columns). Anything else is refused naming its line, so
+//! nothing is read differently than exporter-toolkit would. Errors name the line, never its
+//! content: the file holds password hashes.
 
+use crate::basicauth::Hash;
 use std::path::Path;
+#[cfg(feature = "tls")]
+use std::path::PathBuf;
 
 /// What the web config asks of the metrics and health server.
 #[derive(Debug, Default, PartialEq)]
 pub struct WebConfig {
     /// Added to every response, in file order.
     pub headers: Vec<(String, String)>,
+    /// `basic_auth_users`: each name and its bcrypt hash, in file order. Empty: no auth.
+    pub users: Vec<(String, Hash)>,
+    /// `tls_server_config`, when it names a certificate: the server speaks only TLS.
+    #[cfg(feature = "tls")]
+    pub tls: Option<ServerTls>,
     /// Settings accepted but without effect here, to log as warnings.
     pub notes: Vec<String>,
+}
+
+/// What `tls_server_config` asks for, checked; relative paths are taken from the web config's
+/// directory, as exporter-toolkit does.
+#[cfg(feature = "tls")]
+#[derive(Debug, PartialEq)]
+pub struct ServerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Client certificates are verified against these CAs (`VerifyClientCertIfGiven` or
+    /// `RequireAndVerifyClientCert`); None: none is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// `RequireAndVerifyClientCert`: a client without a certificate is refused.
+    pub require_client_cert: bool,
+    /// Offered: TLS 1.2 unless `min_version` is TLS13; TLS 1.3 unless `max_version` is TLS12.
+    pub tls12: bool,
+    pub tls13: bool,
 }
 
 /// The operator writes well under a KiB; this only keeps a wrong path from being read whole.
 const MAX_SIZE: u64 = 64 * 1024;
 
-/// Reads and checks the file `flag` names.
+/// Reads and checks the file `flag` names. In the -tls build the certificate, key and client
+/// CA are read too, so a missing or broken one is an error at start, naming its path.
 pub fn load(flag: &str, path: &Path) -> Result<WebConfig, String> {
     // A regular file's length is known before it is read; a device or a pipe could be endless.
     let text = std::fs::metadata(path).and_then(|m| match (m.is_file(), m.len() > MAX_SIZE) {
@@ -32,10 +59,17 @@ pub fn load(flag: &str, path: &Path) -> Result<WebConfig, String> {
         (true, true) => Err(std::io::Error::other("larger than 64 KiB")),
     });
     let text = text.map_err(|e| fail(flag, path, 0, &e.to_string()))?;
-    parse(flag, path, &text)
+    let wc = parse(flag, path, &text)?;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &wc.tls {
+        let e = |e| fail(flag, path, 0, &format!("tls_server_config: {e}"));
+        crate::tls_server::server_config(tls).map_err(e)?;
+    }
+    Ok(wc)
 }
 
-/// Checks the text of a web config; `path` only names it in messages.
+/// Checks the text of a web config; `path` names it in messages and is where relative paths
+/// in it start.
 pub fn parse(flag: &str, path: &Path, text: &str) -> Result<WebConfig, String> {
     let mut ls = Lines {
         rest: text.strip_prefix('\u{feff}').unwrap_or(text),
@@ -44,7 +78,17 @@ pub fn parse(flag: &str, path: &Path, text: &str) -> Result<WebConfig, String> {
         gap: false,
         next: None,
     };
-    config(&mut ls).map_err(|what| fail(flag, path, ls.no, what))
+    #[allow(unused_mut)]
+    let mut wc = config(&mut ls).map_err(|what| fail(flag, path, ls.no, what))?;
+    #[cfg(feature = "tls")]
+    if let Some(t) = &mut wc.tls {
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let files = [&mut t.cert_file, &mut t.key_file];
+        for f in files.into_iter().chain(t.client_ca_file.as_mut()) {
+            *f = dir.join(&*f);
+        }
+    }
+    Ok(wc)
 }
 
 /// The one-line message for what is wrong on line `no` (0: with the whole file).
@@ -56,6 +100,37 @@ fn fail(flag: &str, path: &Path, no: usize, what: &str) -> String {
     }
 }
 
+/// The mappings of the format; each is opened once, by its key in the one above.
+const TOP: u8 = 0;
+const HTTP: u8 = 1;
+const HEADERS: u8 = 2;
+const USERS: u8 = 3;
+#[cfg(feature = "tls")]
+const TLS: u8 = 4;
+
+/// The error for a key the mapping does not have; after its colon, the keys it has.
+fn known(mapping: u8) -> &'static str {
+    match mapping {
+        TOP => {
+            "unknown key (exporter-toolkit knows: tls_server_config basic_auth_users \
+              rate_limit http_server_config)"
+        }
+        HTTP => "unknown key in http_server_config (exporter-toolkit knows: http2 headers)",
+        #[cfg(feature = "tls")]
+        TLS => {
+            "unknown key in tls_server_config (exporter-toolkit knows: cert_file key_file \
+              client_ca_file client_auth_type min_version max_version cipher_suites \
+              curve_preferences prefer_server_cipher_suites client_allowed_sans cert key \
+              client_ca)"
+        }
+        _ => {
+            "this header cannot be set (exporter-toolkit allows: Content-Security-Policy \
+              Strict-Transport-Security X-Content-Type-Options X-Frame-Options \
+              X-XSS-Protection)"
+        }
+    }
+}
+
 /// What exporter-toolkit's `Config` does with the document. It unmarshals strictly, so unknown
 /// and duplicate keys are errors at every level; null and `{}` are its defaults. Errors are
 /// about the line last read (`ls.no`), or the whole file when it is 0.
@@ -63,8 +138,10 @@ fn fail(flag: &str, path: &Path, no: usize, what: &str) -> String {
 #[inline(never)]
 fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
     let mut wc = WebConfig::default();
-    // The column of the keys at each level open, and which keys were seen (8 bits a level).
-    let (mut at, mut depth, mut seen) = ([0; 3], 0, 0u32);
+    #[cfg(feature = "tls")]
+    let mut tls = TlsKeys::default();
+    // At each level open: the column of its keys, which mapping it is, which keys were seen.
+    let (mut at, mut mapping, mut seen, mut depth) = ([0; 3], [TOP; 3], [0u16; 3], 0);
     if ls.peek()?.is_some_and(|(i, t)| i == 0 && trim(t) == "---") {
         ls.take();
     }
@@ -76,33 +153,25 @@ fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
         if indent != at[depth] {
             return Err("unexpected line (check the indentation)");
         }
-        let Some(i) = colon(text) else {
+        let Some(i) = colon(text).filter(|&i| i > 0) else {
             return Err("expected key: value");
         };
         let (key, value) = (&text[..i], &text[i + 1..]);
-        // What each level may hold, after the colon of its message.
-        let known = match depth {
-            0 => {
-                "unknown key (exporter-toolkit knows: tls_server_config basic_auth_users \
-                  rate_limit http_server_config)"
-            }
-            1 => "unknown key in http_server_config (exporter-toolkit knows: http2 headers)",
-            _ => {
-                "this header cannot be set (exporter-toolkit allows: Content-Security-Policy \
-                  Strict-Transport-Security X-Content-Type-Options X-Frame-Options \
-                  X-XSS-Protection)"
-            }
-        };
+        let m = mapping[depth];
+        if m == USERS {
+            user(ls, &mut wc.users, key, value, indent)?;
+            continue;
+        }
+        let known = known(m);
         let list = known.bytes().position(|b| b == b':').unwrap_or(0);
         let Some(k) = find(&known[list + 2..known.len() - 1], key) else {
             return Err(known);
         };
-        let bit = 1 << (depth * 8 + k);
-        if seen & bit != 0 {
+        if seen[depth] & 1 << k != 0 {
             return Err("duplicate key");
         }
-        seen |= bit;
-        if depth == 2 {
+        seen[depth] |= 1 << k;
+        if m == HEADERS {
             let no = ls.no;
             let v = ls.scalar(value, indent)?;
             ls.no = no;
@@ -114,47 +183,262 @@ fn config(ls: &mut Lines) -> Result<WebConfig, &'static str> {
             }
             // Go trims header values when it writes them.
             wc.headers.push((key.to_string(), trim(&v).to_string()));
-        } else if depth == 1 && k == 0 {
-            // The YAML 1.1 booleans yaml.v2 reads into a bool (unquoted only), and null.
-            let words = "y Y yes Yes YES n N no No NO true True TRUE false False FALSE \
-                         on On ON off Off OFF";
-            let v = plain(value).0;
-            if !is_null(v) && find(words, v).is_none() {
+            continue;
+        }
+        if m == HTTP && k == 0 {
+            if !is_bool(plain(value).0) {
                 return Err("http2 must be true or false");
             }
             wc.notes
                 .push("http2 is ignored: hashreload serves HTTP/1.1".into());
-        } else {
-            // A mapping: null or {} after the colon, or entries on the lines below.
-            let v = plain(value).0;
-            if !v.is_empty() {
-                if v == "{}" || is_null(v) {
-                    continue;
-                }
-                return Err("a mapping was expected (key: value lines, or {})");
-            }
-            let Some((child, _)) = ls.peek()?.filter(|l| l.0 > indent) else {
-                continue;
-            };
-            if depth == 0 && k < 3 {
-                ls.no = 0;
-                return Err(match k {
-                    0 => {
-                        "tls_server_config needs the hashreload -tls image \
-                          (this build serves plain HTTP only)"
-                    }
-                    1 => {
-                        "basic_auth_users needs the hashreload -tls image \
-                          (this build has no authentication)"
-                    }
-                    _ => "rate_limit is not supported by hashreload",
-                });
-            }
-            depth += 1;
-            at[depth] = child;
+            continue;
         }
+        #[cfg(feature = "tls")]
+        if m == TLS {
+            tls.key(ls, k, value, indent, &mut wc.notes)?;
+            continue;
+        }
+        // A mapping: null or {} after the colon, or entries on the lines below.
+        let v = plain(value).0;
+        if !v.is_empty() {
+            if v == "{}" || is_null(v) {
+                continue;
+            }
+            return Err("a mapping was expected (key: value lines, or {})");
+        }
+        let Some((child, _)) = ls.peek()?.filter(|l| l.0 > indent) else {
+            continue;
+        };
+        if m == TOP && (k == 2 || k == 0 && cfg!(not(feature = "tls"))) {
+            ls.no = 0;
+            return Err(match k {
+                0 => {
+                    "tls_server_config needs the hashreload -tls image \
+                      (this build serves plain HTTP only)"
+                }
+                _ => "rate_limit is not supported by hashreload",
+            });
+        }
+        depth += 1;
+        at[depth] = child;
+        seen[depth] = 0;
+        mapping[depth] = match (m, k) {
+            #[cfg(feature = "tls")]
+            (TOP, 0) => TLS,
+            (TOP, 1) => USERS,
+            (TOP, _) => HTTP,
+            _ => HEADERS,
+        };
+    }
+    #[cfg(feature = "tls")]
+    {
+        ls.no = 0;
+        wc.tls = tls.check(&mut wc.notes)?;
     }
     Ok(wc)
+}
+
+/// A `basic_auth_users` entry: a name (plain, or quoted on one line) and its bcrypt hash.
+fn user<'a>(
+    ls: &mut Lines<'a>,
+    users: &mut Vec<(String, Hash)>,
+    key: &str,
+    value: &'a str,
+    at: usize,
+) -> Result<(), &'static str> {
+    let name = match key.as_bytes()[0] {
+        q @ (b'\'' | b'"') => {
+            let inner = key[1..].strip_suffix(q as char).unwrap_or("\\");
+            if q == b'"' && inner.contains(['\\', '"']) || q == b'\'' && inner.contains('\'') {
+                return Err("basic_auth_users: a quoted name with escapes or quotes in it");
+            }
+            inner
+        }
+        _ => key,
+    };
+    let no = ls.no;
+    let hash = ls.scalar(value, at)?;
+    ls.no = no;
+    let Some(hash) = Hash::parse(&hash) else {
+        return Err(
+            "basic_auth_users: not a bcrypt hash ($2a$, $2b$ or $2y$, a cost of 04 \
+                    to 31, 53 characters of salt and hash)",
+        );
+    };
+    if users.iter().any(|(u, _)| u == name) {
+        return Err("duplicate key");
+    }
+    users.push((name.to_string(), hash));
+    Ok(())
+}
+
+/// The YAML 1.1 booleans yaml.v2 reads into a bool (unquoted only), and null.
+fn is_bool(v: &str) -> bool {
+    let words = "y Y yes Yes YES n N no No NO true True TRUE false False FALSE \
+                 on On ON off Off OFF";
+    is_null(v) || find(words, v).is_some()
+}
+
+/// `tls_server_config` as read, before it is checked as a whole.
+#[cfg(feature = "tls")]
+#[derive(Default)]
+struct TlsKeys {
+    /// cert_file, key_file, client_ca_file, client_auth_type; "" when not set.
+    text: [String; 4],
+    /// min_version and max_version: 10 to 13 for TLS10 to TLS13, 0 when not set.
+    versions: [u8; 2],
+    /// Whether any key is set (a config without a certificate still serves plain HTTP).
+    any: bool,
+}
+
+#[cfg(feature = "tls")]
+impl TlsKeys {
+    /// Reads the value of key `k` (its place in `known(TLS)`).
+    fn key<'a>(
+        &mut self,
+        ls: &mut Lines<'a>,
+        k: usize,
+        value: &'a str,
+        at: usize,
+        notes: &mut Vec<String>,
+    ) -> Result<(), &'static str> {
+        let no = ls.no;
+        match k {
+            0..=5 => {
+                let v = ls.scalar(value, at)?;
+                ls.no = no;
+                self.any |= !v.is_empty();
+                if k < 4 {
+                    self.text[k] = v;
+                    return Ok(());
+                }
+                let n = match v.strip_prefix("TLS1").map(str::as_bytes) {
+                    _ if v.is_empty() => 0,
+                    Some(&[d @ b'0'..=b'3']) => 10 + d - b'0',
+                    _ => return Err("min_version and max_version are TLS10 to TLS13"),
+                };
+                self.versions[k - 4] = n;
+            }
+            6 | 7 | 9 => {
+                let Some(items) = ls.list(value, at)? else {
+                    return Ok(());
+                };
+                self.any = true;
+                if k == 9 {
+                    ls.no = no;
+                    return Err("client_allowed_sans is not supported by hashreload \
+                                (the client CA decides who connects)");
+                }
+                if items > 0 {
+                    notes.push(if k == 6 {
+                        "cipher_suites is ignored: hashreload offers TLS 1.3 and, in TLS 1.2, \
+                         only ECDHE with AES-GCM"
+                            .into()
+                    } else {
+                        "curve_preferences is ignored: hashreload offers X25519, P-256 and P-384"
+                            .into()
+                    });
+                }
+            }
+            8 => {
+                if !is_bool(plain(value).0) {
+                    return Err("prefer_server_cipher_suites must be true or false");
+                }
+                if !is_null(plain(value).0) {
+                    self.any = true;
+                    notes.push(
+                        "prefer_server_cipher_suites is ignored, as Go has done since 1.17".into(),
+                    );
+                }
+            }
+            _ => {
+                let deeper = ls.peek()?.is_some_and(|l| l.0 > at);
+                ls.no = no;
+                if !is_null(plain(value).0) || deeper {
+                    return Err(
+                        "cert, key and client_ca (PEM in the file) are not supported: \
+                                mount the files and name them in cert_file, key_file and \
+                                client_ca_file",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What exporter-toolkit's `ConfigToTLSConfig` checks, and what hashreload refuses on top.
+    fn check(self, notes: &mut Vec<String>) -> Result<Option<ServerTls>, &'static str> {
+        let [cert, key, ca, auth] = self.text;
+        if cert.is_empty() && key.is_empty() && ca.is_empty() && auth.is_empty() {
+            if self.any {
+                notes.push(
+                    "tls_server_config names no certificate: serving plain HTTP, as \
+                     exporter-toolkit does"
+                        .into(),
+                );
+            }
+            return Ok(None);
+        }
+        if cert.is_empty() || key.is_empty() {
+            return Err("tls_server_config needs cert_file and key_file");
+        }
+        let require = match auth.as_str() {
+            "" | "NoClientCert" => None,
+            "VerifyClientCertIfGiven" => Some(false),
+            "RequireAndVerifyClientCert" => Some(true),
+            "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
+                return Err(
+                    "client_auth_type: RequestClientCert and RequireAnyClientCert take \
+                            client certificates without verifying them; hashreload verifies \
+                            them (VerifyClientCertIfGiven, RequireAndVerifyClientCert)",
+                );
+            }
+            _ => {
+                return Err("client_auth_type must be NoClientCert, RequestClientCert, \
+                            RequireAnyClientCert, VerifyClientCertIfGiven or \
+                            RequireAndVerifyClientCert");
+            }
+        };
+        match (require, ca.is_empty()) {
+            (None, false) => {
+                return Err(
+                    "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
+                            RequireAndVerifyClientCert",
+                );
+            }
+            (Some(_), true) => {
+                return Err("client_auth_type VerifyClientCertIfGiven and \
+                            RequireAndVerifyClientCert need client_ca_file (hashreload trusts \
+                            no system CAs)");
+            }
+            _ => {}
+        }
+        let [min, max] = self.versions;
+        if min == 10 || min == 11 {
+            notes.push(
+                "min_version TLS10 and TLS11 are raised to TLS12: hashreload speaks TLS 1.2 \
+                 and 1.3 only"
+                    .into(),
+            );
+        }
+        if max == 10 || max == 11 {
+            return Err(
+                "max_version must be TLS12 or TLS13: hashreload speaks TLS 1.2 and \
+                        1.3 only",
+            );
+        }
+        if min == 13 && max == 12 {
+            return Err("min_version is above max_version");
+        }
+        Ok(Some(ServerTls {
+            cert_file: cert.into(),
+            key_file: key.into(),
+            client_ca_file: (!ca.is_empty()).then(|| ca.into()),
+            require_client_cert: require == Some(true),
+            tls12: min < 13,
+            tls13: max != 12,
+        }))
+    }
 }
 
 fn is_blank(b: u8) -> bool {
@@ -298,6 +582,35 @@ impl<'a> Lines<'a> {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// A list of scalars after the colon of a key at column `at`: null, `[]`, one line of flow
+    /// (`[a, b]`), or `- item` lines at the key's column or deeper, as yaml.v2 writes them.
+    /// Only how many items it has is kept; None for null.
+    #[cfg(feature = "tls")]
+    fn list(&mut self, value: &'a str, at: usize) -> Result<Option<usize>, &'static str> {
+        let v = plain(value).0;
+        if v.starts_with('[') && v.ends_with(']') {
+            let inner = trim(&v[1..v.len() - 1]);
+            return Ok(Some(
+                inner.split(',').filter(|s| !trim(s).is_empty()).count(),
+            ));
+        }
+        if !is_null(v) {
+            return Err("a list was expected (- item lines, or [a, b])");
+        }
+        let (mut n, mut column) = (0, None);
+        while let Some((i, text)) = self.peek()? {
+            let item = text == "-" || text.starts_with("- ");
+            if i < at || !item || column.is_some_and(|c| c != i) {
+                break;
+            }
+            column = Some(i);
+            self.take();
+            self.scalar(&text[1..], i)?;
+            n += 1;
+        }
+        Ok((n > 0).then_some(n))
     }
 
     /// A single- or double-quoted value; a line break inside folds to one space, as YAML reads
@@ -486,28 +799,30 @@ mod tests {
         );
     }
 
+    /// testdata/TLS_config_with_all_parameters_from_secrets.golden
+    const ALL_TLS: &[&str] = &[
+        "tls_server_config:",
+        "  cert_file: /web_certs_path_prefix/secret/test-secret-cert/tls.crt",
+        "  key_file: /web_certs_path_prefix/secret/test-secret-key/tls.keySecret",
+        "  client_auth_type: RequireAnyClientCert",
+        "  client_ca_file: /web_certs_path_prefix/secret/test-secret-ca/tls.ca",
+        "  min_version: TLS11",
+        "  max_version: TLS13",
+        "  cipher_suites:",
+        "  - cipher-1",
+        "  - cipher-2",
+        "  prefer_server_cipher_suites: false",
+        "  curve_preferences:",
+        "  - curve-1",
+        "  - curve-2",
+    ];
+
+    #[cfg(not(feature = "tls"))]
     #[test]
-    fn tls_and_auth_are_refused_by_name() {
-        // testdata/TLS_config_with_all_parameters_from_secrets.golden
-        let tls = y(&[
-            "tls_server_config:",
-            "  cert_file: /web_certs_path_prefix/secret/test-secret-cert/tls.crt",
-            "  key_file: /web_certs_path_prefix/secret/test-secret-key/tls.keySecret",
-            "  client_auth_type: RequireAnyClientCert",
-            "  client_ca_file: /web_certs_path_prefix/secret/test-secret-ca/tls.ca",
-            "  min_version: TLS11",
-            "  max_version: TLS13",
-            "  cipher_suites:",
-            "  - cipher-1",
-            "  - cipher-2",
-            "  prefer_server_cipher_suites: false",
-            "  curve_preferences:",
-            "  - curve-1",
-            "  - curve-2",
-        ]);
+    fn tls_needs_the_tls_image() {
         let want =
             "tls_server_config needs the hashreload -tls image (this build serves plain HTTP only)";
-        assert_eq!(fails(&tls), want);
+        assert_eq!(fails(&y(ALL_TLS)), want);
         let tls_and_http = y(&[
             "tls_server_config:",
             "  cert_file: /etc/ssl/certs/tls.crt",
@@ -516,11 +831,10 @@ mod tests {
             "  http2: true",
         ]);
         assert_eq!(fails(&tls_and_http), want);
-        let e = fails(&y(&["basic_auth_users:", &format!("  alice: {HASH}")]));
-        assert_eq!(
-            e,
-            "basic_auth_users needs the hashreload -tls image (this build has no authentication)"
-        );
+    }
+
+    #[test]
+    fn rate_limit_is_refused_and_null_is_the_default() {
         assert_eq!(
             fails("rate_limit:\n  burst: 10\n  interval: 1s\n"),
             "rate_limit is not supported by hashreload"
@@ -532,6 +846,231 @@ mod tests {
         assert_eq!(
             fails("tls_server_config: on\n"),
             "line 1: a mapping was expected (key: value lines, or {})"
+        );
+    }
+
+    // htpasswd -nbBC 4 alice wonderland, and -C 5 for bob (see src/basicauth.rs).
+    const ALICE: &str = "$2y$04$bFxPnHhtrdqdvRPFvgJ/Xuq9daAaQzq3dDdgJy3BboprdYOmqGdiy";
+    const BOB: &str = "$2y$05$TR4TAIPShKp3tDkRfOWp9e/E4daxbZZPB3Go5g2Y6.Hj.wl.LHifi";
+
+    #[test]
+    fn basic_auth_users_in_every_build() {
+        let c = ok(&y(&[
+            "basic_auth_users:",
+            &format!("  alice: {ALICE}"),
+            &format!("  'bob': \"{BOB}\" # ops"),
+            &format!("  \"prom-scraper\": '{HASH}'"),
+            "http_server_config:",
+            "  headers:",
+            "    X-Frame-Options: deny",
+        ]));
+        let names: Vec<&str> = c.users.iter().map(|u| u.0.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "prom-scraper"]);
+        let hashes = [ALICE, BOB, HASH].map(|h| Hash::parse(h).unwrap());
+        assert!(c.users.iter().zip(&hashes).all(|(u, h)| u.1 == *h));
+        assert_eq!(c.headers, headers(&[("X-Frame-Options", "deny")]));
+        // Debug (Config derives it) shows names, never hashes.
+        let debug = format!("{c:?}");
+        assert!(
+            debug.contains("alice") && !debug.contains("bFxP"),
+            "{debug}"
+        );
+        assert_eq!(ok("basic_auth_users: {}\n").users, vec![]);
+        let not_hash = "basic_auth_users: not a bcrypt hash ($2a$, $2b$ or $2y$, a cost of 04 \
+                        to 31, 53 characters of salt and hash)";
+        let user = |rest: &str| fails(&format!("basic_auth_users:\n  alice: {ALICE}\n  {rest}\n"));
+        assert_eq!(user("bob:"), format!("line 3: {not_hash}"));
+        assert_eq!(user("bob: secret"), format!("line 3: {not_hash}"));
+        assert_eq!(
+            user(&format!("bob: {}", &BOB[1..])),
+            format!("line 3: {not_hash}")
+        );
+        assert_eq!(
+            user(&format!("bob: $2x{}", &BOB[3..])),
+            format!("line 3: {not_hash}")
+        );
+        assert_eq!(user(&format!("alice: {BOB}")), "line 3: duplicate key");
+        assert_eq!(user(&format!("'alice': {BOB}")), "line 3: duplicate key");
+        assert_eq!(
+            user(&format!("'al''ice': {BOB}")),
+            "line 3: basic_auth_users: a quoted name with escapes or quotes in it"
+        );
+        assert!(user(&format!("bob: [{BOB}]")).starts_with("line 3: anchors, aliases"));
+        assert_eq!(
+            user(&format!("  bob: {BOB}")),
+            "line 3: ': ' in a plain value (quote the value)"
+        );
+        assert_eq!(
+            fails(&format!("basic_auth_users: alice {ALICE}\n")),
+            "line 1: a mapping was expected (key: value lines, or {})"
+        );
+    }
+
+    /// What `ok` gives for a web config with `tls_server_config` lines, its TLS and notes.
+    #[cfg(feature = "tls")]
+    fn tls(lines: &[&str]) -> (ServerTls, Vec<String>) {
+        let c = ok(&(String::from("tls_server_config:\n") + &y(lines)));
+        (c.tls.expect("TLS"), c.notes)
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn operator_files_with_tls() {
+        // testdata/minimal_TLS_config_with_certificate_from_secret.golden
+        let (t, notes) = tls(&[
+            "  cert_file: /web_certs_path_prefix/secret/test-secret-cert/tls.crt",
+            "  key_file: /web_certs_path_prefix/secret/test-secret-key/tls.key",
+        ]);
+        let want = ServerTls {
+            cert_file: "/web_certs_path_prefix/secret/test-secret-cert/tls.crt".into(),
+            key_file: "/web_certs_path_prefix/secret/test-secret-key/tls.key".into(),
+            client_ca_file: None,
+            require_client_cert: false,
+            tls12: true,
+            tls13: true,
+        };
+        assert_eq!((t, notes), (want, vec![]));
+        // testdata/TLS_config_with_client_CA_cert_and_key_files.golden: a client CA without
+        // client_auth_type is an error to exporter-toolkit too.
+        let golden = "tls_server_config:\n  cert_file: /etc/ssl/certs/tls.crt\n  \
+                      key_file: /etc/ssl/secrets/tls.key\n  client_ca_file: /etc/ssl/certs/tls.client_ca\n";
+        assert_eq!(
+            fails(golden),
+            "client_ca_file needs client_auth_type VerifyClientCertIfGiven or \
+             RequireAndVerifyClientCert"
+        );
+        // testdata/TLS_config_with_all_parameters_from_secrets.golden: RequireAnyClientCert
+        // takes any certificate, unverified.
+        let e = fails(&y(ALL_TLS));
+        assert!(e.starts_with("client_auth_type: RequestClientCert and RequireAnyClientCert take client certificates without verifying them"), "{e}");
+        // The same with the client certificate verified: every other key is taken.
+        let all = y(ALL_TLS).replace("RequireAnyClientCert", "RequireAndVerifyClientCert");
+        let c = ok(&all);
+        let t = c.tls.unwrap();
+        assert_eq!(
+            t.client_ca_file.as_deref(),
+            Some(Path::new(
+                "/web_certs_path_prefix/secret/test-secret-ca/tls.ca"
+            ))
+        );
+        assert!(t.require_client_cert && t.tls12 && t.tls13);
+        let notes: Vec<&str> = c.notes.iter().map(|n| &n[..n.find(' ').unwrap()]).collect();
+        assert_eq!(
+            notes,
+            [
+                "cipher_suites",
+                "prefer_server_cipher_suites",
+                "curve_preferences",
+                "min_version",
+            ]
+        );
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_keys_as_exporter_toolkit_reads_them() {
+        let base = ["  cert_file: tls.crt", "  key_file: 'keys/tls.key'"];
+        let with = |more: &[&str]| -> Vec<String> {
+            base.iter().chain(more).map(|s| s.to_string()).collect()
+        };
+        fn lines(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        // Relative paths are from the web config's directory.
+        let (t, _) = tls(&base);
+        assert_eq!(t.cert_file, Path::new("/w/tls.crt"));
+        assert_eq!(t.key_file, Path::new("/w/keys/tls.key"));
+        let v = with(&[
+            "  client_ca_file: ca.pem",
+            "  client_auth_type: VerifyClientCertIfGiven",
+        ]);
+        let (t, _) = tls(&lines(&v));
+        assert_eq!(t.client_ca_file.as_deref(), Some(Path::new("/w/ca.pem")));
+        assert!(!t.require_client_cert);
+        let (t, _) = tls(&lines(&with(&["  client_auth_type: NoClientCert"])));
+        assert!(t.client_ca_file.is_none());
+        for (min, max, tls12, tls13) in [
+            ("TLS12", "TLS13", true, true),
+            ("TLS13", "", false, true),
+            ("TLS10", "TLS12", true, false),
+            ("~", "~", true, true),
+        ] {
+            let v = with(&[
+                &format!("  min_version: {min}"),
+                &format!("  max_version: {max}"),
+            ]);
+            let (t, notes) = tls(&lines(&v));
+            assert_eq!((t.tls12, t.tls13), (tls12, tls13), "{min} {max}");
+            assert_eq!(notes.len(), usize::from(min == "TLS10"), "{notes:?}");
+        }
+        // Lists as yaml.v2 writes them, indented, or in flow; empty ones say nothing.
+        for list in [
+            "  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n  - 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'",
+            "  cipher_suites:\n    - TLS_AES_128_GCM_SHA256",
+            "  cipher_suites: [TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384]",
+        ] {
+            let (_, notes) = tls(&lines(&with(&[list])));
+            assert!(notes[0].starts_with("cipher_suites is ignored"), "{list}");
+        }
+        for list in [
+            "  cipher_suites: []",
+            "  curve_preferences:",
+            "  curve_preferences: ~",
+        ] {
+            assert_eq!(
+                tls(&lines(&with(&[list]))).1,
+                Vec::<String>::new(),
+                "{list}"
+            );
+        }
+        // No certificate at all: plain HTTP, as exporter-toolkit serves it.
+        let c = ok("tls_server_config:\n  min_version: TLS13\n");
+        assert_eq!(c.tls, None);
+        assert!(c.notes[0].starts_with("tls_server_config names no certificate"));
+        assert_eq!(ok("tls_server_config:\n  cert_file: ''\n").tls, None);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn tls_refusals_name_the_key() {
+        let t = |rest: &str| {
+            fails(&format!(
+                "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n{rest}"
+            ))
+        };
+        let cases = [
+            ("  client_auth_type: RequestClientCert\n", "client_auth_type: RequestClientCert and RequireAnyClientCert take"),
+            ("  client_auth_type: RequireClientCert\n", "client_auth_type: RequestClientCert and RequireAnyClientCert take"),
+            ("  client_auth_type: requireandverifyclientcert\n", "client_auth_type must be NoClientCert"),
+            ("  client_auth_type: RequireAndVerifyClientCert\n", "client_auth_type VerifyClientCertIfGiven and RequireAndVerifyClientCert need client_ca_file"),
+            ("  client_allowed_sans:\n  - a.example\n", "line 4: client_allowed_sans is not supported"),
+            ("  client_allowed_sans: []\n", "line 4: client_allowed_sans is not supported"),
+            ("  cert: |\n    -----BEGIN CERTIFICATE-----\n", "line 4: cert, key and client_ca (PEM in the file) are not supported"),
+            ("  key: x\n", "line 4: cert, key and client_ca (PEM in the file) are not supported"),
+            ("  client_ca: x\n", "line 4: cert, key and client_ca (PEM in the file) are not supported"),
+            ("  min_version: TLS14\n", "line 4: min_version and max_version are TLS10 to TLS13"),
+            ("  max_version: tls13\n", "line 4: min_version and max_version are TLS10 to TLS13"),
+            ("  max_version: TLS11\n", "max_version must be TLS12 or TLS13"),
+            ("  min_version: TLS13\n  max_version: TLS12\n", "min_version is above max_version"),
+            ("  prefer_server_cipher_suites: 1\n", "line 4: prefer_server_cipher_suites must be true or false"),
+            ("  cipher_suites: a\n", "line 4: a list was expected"),
+            ("  cipher_suites:\n  - a: b\n", "line 5: ': ' in a plain value"),
+            ("  cipher_suites:\n  - - a\n", "line 5: anchors, aliases"),
+            ("  cipher_suites:\n  - a\n - b\n", "line 6: unexpected line"),
+            ("  tls_version: TLS13\n", "line 4: unknown key in tls_server_config (exporter-toolkit knows: cert_file"),
+            ("  cert_file: d.pem\n", "line 4: duplicate key"),
+        ];
+        for (rest, want) in cases {
+            let e = t(rest);
+            assert!(e.starts_with(want), "{rest:?}: {e}");
+        }
+        assert_eq!(
+            fails("tls_server_config:\n  key_file: k.pem\n"),
+            "tls_server_config needs cert_file and key_file"
+        );
+        assert_eq!(
+            fails("tls_server_config:\n  client_auth_type: NoClientCert\n"),
+            "tls_server_config needs cert_file and key_file"
         );
     }
 
@@ -717,7 +1256,7 @@ mod tests {
     #[test]
     fn errors_hold_no_content() {
         for text in [
-            format!("basic_auth_users:\n  alice: {HASH}\n"),
+            format!("basic_auth_users:\n  alice: {}\n", &HASH[1..]),
             format!("basic_auth_users:\n  alice: '{HASH}\n"),
             format!("basic_auth_users:\n  alice: {HASH}: x\n"),
             format!("basic_auth_users:\n  alice: !x {HASH}\n"),

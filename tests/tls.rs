@@ -537,3 +537,205 @@ fn prometheus_and_alertmanager_with_client_certificates_and_basic_auth_are_reloa
         assert!(!log.contains("reload-secret"), "{log}");
     }
 }
+
+/// An exporter-toolkit web config as prometheus-operator writes it with `web.tlsConfig`: the
+/// server's own certificate and key, from a Secret mounted into the reloader too.
+fn operator_web_config(at: &std::path::Path, leaf: &Leaf) {
+    let text = format!(
+        "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+        path(&leaf.cert),
+        path(&leaf.key)
+    );
+    std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+    std::fs::write(at, text).unwrap();
+}
+
+#[test]
+#[ignore = "needs openssl"]
+fn the_servers_own_certificate_is_pinned_and_a_mismatch_stays_pending_until_the_secret_rotates() {
+    let p = pki();
+    // Certificates for a Service name, as the operator's users issue them: the URL says localhost.
+    let service = ["alertmanager-operated.monitoring.svc"];
+    let old = p.ca.issue("old", Role::Server, &service);
+    let new = p.ca.issue("new", Role::Server, &service);
+    // The Secret the reloader sees still holds the old certificate; the server already has the new.
+    let secret = p.t.path("web_config/secret/am-tls");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::copy(&old.cert, secret.join("tls.crt")).unwrap();
+    std::fs::copy(&old.key, secret.join("tls.key")).unwrap();
+    let mounted = Leaf {
+        cert: secret.join("tls.crt"),
+        key: secret.join("tls.key"),
+    };
+    let web = p.t.path("web_config/web-config.yaml");
+    operator_web_config(&web, &mounted);
+    let s = TlsServer::start(&new, &[]);
+    let proc = Run::new(p.t.path("config"))
+        .args(&["--reload-url", &s.url("localhost"), "-X", "GET"])
+        .args(&["--web-config-file", path(&web)])
+        .args(&["--retry-interval", "50ms", "--max-backoff", "200ms"])
+        .start();
+    assert!(
+        proc.log().contains("pinned: no CA, no name check"),
+        "{}",
+        proc.log()
+    );
+    proc.wait_for_n("TLS: pin mismatch", 3);
+    assert_eq!(proc.count("reload delivered"), 0);
+    // The kubelet updates the Secret: the pinned certificate is the server's again.
+    std::fs::copy(&new.cert, secret.join("tls.crt")).unwrap();
+    proc.wait_for("reload delivered");
+
+    // A pinned certificate past its validity is refused even when it matches.
+    let expired =
+        p.ca.issue_with("expired", Role::Server, &service, false, "-1");
+    operator_web_config(&web, &expired);
+    let s = TlsServer::start(&expired, &[]);
+    let dir = p.t.path("config");
+    let (code, log) = run(&[
+        "-p",
+        path(&dir),
+        "-u",
+        &s.url("localhost"),
+        "-X",
+        "GET",
+        "--once",
+        "--attempts",
+        "1",
+        "--web-config-file",
+        path(&web),
+    ]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("TLS: the server's certificate has expired"),
+        "{log}"
+    );
+    // A CA file, when given, is used instead of the pin: the server's name is checked then.
+    operator_web_config(&web, &old);
+    let s = TlsServer::start(&new, &[]);
+    let url = s.url("localhost");
+    let with_ca = |extra: &[&str]| {
+        let mut all = vec!["-p", path(&dir), "-u", &url];
+        all.extend_from_slice(&["-X", "GET", "--once", "--attempts", "1"]);
+        all.extend_from_slice(&["--web-config-file", path(&web), "--tls-ca-file"]);
+        all.push(path(&p.ca.cert));
+        all.extend_from_slice(extra);
+        run(&all)
+    };
+    let (code, log) = with_ca(&[]);
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("TLS: name mismatch"), "{log}");
+    let (code, log) = with_ca(&["--tls-server-name", service[0]]);
+    assert_eq!(code, 0, "{log}");
+}
+
+/// prometheus-operator's Alertmanager `main` with `web.tlsConfig` (its v0.93 arguments, `/etc/`
+/// and the ports rebased): the reload URL is https://localhost, the web config names the
+/// Service's certificate.
+const ALERTMANAGER_TLS_SIDECAR: &[&str] = &[
+    "--listen-address=:8080",
+    "--web-config-file=/etc/alertmanager/web_config/web-config.yaml",
+    "--reload-url=https://localhost:9093/-/reload",
+    "--config-file=/etc/alertmanager/config/alertmanager.yaml.gz",
+    "--config-envsubst-file=/etc/alertmanager/config_out/alertmanager.env.yaml",
+    "--watched-dir=/etc/alertmanager/config",
+];
+
+#[test]
+#[ignore = "needs prometheus-alertmanager, openssl and curl"]
+fn the_operators_alertmanager_with_web_tls_is_reloaded_through_the_pinned_certificate() {
+    need("prometheus-alertmanager");
+    need("curl");
+    let p = pki();
+    let etc = p.t.path("etc");
+    let (am_port, listen) = (free_port(), free_port());
+    let args: Vec<String> = ALERTMANAGER_TLS_SIDECAR
+        .iter()
+        .map(|a| {
+            a.replace("=/etc/", &format!("={}/", path(&etc)))
+                .replace(":9093", &format!(":{am_port}"))
+                .replace(":8080", &format!("127.0.0.1:{listen}"))
+        })
+        .collect();
+    let service = "alertmanager-operated.monitoring.svc";
+    let leaf = p.ca.issue("am", Role::Server, &[service]);
+    let secret = etc.join("alertmanager/web_config/secret/am-tls");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::copy(&leaf.cert, secret.join("tls.crt")).unwrap();
+    std::fs::copy(&leaf.key, secret.join("tls.key")).unwrap();
+    let mounted = Leaf {
+        cert: secret.join("tls.crt"),
+        key: secret.join("tls.key"),
+    };
+    let web = etc.join("alertmanager/web_config/web-config.yaml");
+    operator_web_config(&web, &mounted);
+    // The operator's Secret holds the config gzipped; the init container has rendered it.
+    let am_yml = |receiver: &str| {
+        format!("route:\n  receiver: {receiver}\nreceivers:\n  - name: {receiver}\n")
+    };
+    let gz = |text: String| {
+        let mut c = std::process::Command::new("gzip")
+            .arg("-c")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        c.wait_with_output().unwrap().stdout
+    };
+    let mut config = Volume::new(etc.join("alertmanager/config"));
+    let write = |config: &mut Volume, receiver: &str| {
+        let mut files = std::collections::BTreeMap::new();
+        files.insert("alertmanager.yaml.gz".to_string(), gz(am_yml(receiver)));
+        config.write(&files);
+    };
+    write(&mut config, "first-receiver");
+    let out = etc.join("alertmanager/config_out/alertmanager.env.yaml");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, am_yml("first-receiver")).unwrap();
+    let am = Proc::spawn(std::process::Command::new("prometheus-alertmanager").args([
+        &format!("--config.file={}", path(&out)),
+        &format!("--storage.path={}", path(&p.t.path("am-data"))),
+        &format!("--web.listen-address=127.0.0.1:{am_port}"),
+        "--cluster.listen-address=",
+        &format!("--web.config.file={}", path(&web)),
+    ]));
+    // The test verifies as a client in the cluster would: the CA, the Service's name.
+    let api = |what: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--fail",
+                "--max-time",
+                "5",
+                "--cacert",
+                path(&p.ca.cert),
+            ])
+            .arg("--resolve")
+            .arg(format!("{service}:{am_port}:127.0.0.1"))
+            .arg(format!("https://{service}:{am_port}{what}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        wait_until(60, || api("/-/ready").contains("OK")),
+        "{}",
+        am.log()
+    );
+
+    let side = Proc::spawn(std::process::Command::new(BIN).args(&args));
+    side.wait_for("hashreload started");
+    assert!(side.log().contains("pinned"), "{}", side.log());
+    // The operator's spellings reload at start; then a change to the Secret is rendered and reloaded.
+    side.wait_for("reload delivered");
+    write(&mut config, "second-receiver");
+    assert!(
+        wait_until(20, || api("/api/v2/status").contains("second-receiver")),
+        "{}",
+        side.log()
+    );
+    side.wait_for_n("reload delivered", 2);
+    assert!(!side.log().contains("TLS:"), "{}", side.log());
+}
