@@ -52,8 +52,14 @@ fn metrics_follow_changes_failures_and_deliveries() {
     t.write("d/a.yml", "changed");
     p.wait_for_n("reload failed", 1);
     let target = format!("target=\"http://127.0.0.1:{}/-/reload?token=***\"", r.port);
-    let (_, m) = get(port, "/metrics");
-    assert_eq!(sample(&m, "hashreload_pending_targets"), Some(1.0));
+    // The loop publishes its numbers after the tick that logged the failure; the second
+    // failure follows 100 ms later, so this reads the snapshot between them.
+    let mut m = String::new();
+    let failed = wait_until(10, || {
+        m = get(port, "/metrics").1;
+        sample(&m, "hashreload_pending_targets") == Some(1.0)
+    });
+    assert!(failed, "{m}");
     let since = sample(
         &m,
         &format!("hashreload_pending_since_timestamp_seconds{{{target}}}"),
