@@ -105,7 +105,7 @@ fn anything_but_the_probe_is_command_not_found() {
     let (code, err) = sh(&t, &["-c", &https]);
     assert_eq!(code, 127, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("-tls image"), "{err}");
+    assert!(err.contains("speaks plain http:// only"), "{err}");
     assert_eq!(r.count(), 0, "nothing refused was requested");
 }
 

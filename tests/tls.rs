@@ -209,6 +209,81 @@ fn a_refused_server_stays_pending_and_a_rotated_ca_file_is_used_at_the_next_atte
 }
 
 #[test]
+#[ignore = "needs openssl and curl"]
+fn every_refusal_is_a_failed_attempt_that_stays_pending_and_is_retried() {
+    need("curl");
+    let p = pki();
+    let other = Ca::new(&p.t.path("other"), "other");
+    let elsewhere = p.ca.issue("elsewhere", Role::Server, &["reload.internal"]);
+    let expired =
+        p.ca.issue_with("expired", Role::Server, &["localhost"], false, "-1");
+    let stranger = p.ca.issue("stranger", Role::Server, &["localhost"]);
+    let web = p.t.path("web.yml");
+    operator_web_config(&web, &p.server);
+    let ca = path(&p.ca.cert);
+    let cases: [(&Leaf, Vec<&str>, &str); 4] = [
+        (
+            &p.server,
+            vec!["--tls-ca-file", path(&other.cert)],
+            "TLS: unknown CA",
+        ),
+        (&elsewhere, vec!["--tls-ca-file", ca], "TLS: name mismatch"),
+        (
+            &expired,
+            vec!["--tls-ca-file", ca],
+            "TLS: the server's certificate has expired",
+        ),
+        (
+            &stranger,
+            vec!["--web-config-file", path(&web)],
+            "TLS: pin mismatch",
+        ),
+    ];
+    let mut running = Vec::new();
+    for (leaf, trust, reason) in cases {
+        let s = TlsServer::start(leaf, &[]);
+        let listen = free_port();
+        let proc = Run::new(p.t.path("config"))
+            .url(s.url("localhost"))
+            .args(&["-X", "GET", "--reload-on-start", "--retry-interval", "50ms"])
+            .args(&["--max-backoff", "200ms"])
+            .args(&trust)
+            .args(&["--listen-address", &format!("127.0.0.1:{listen}")])
+            .start();
+        running.push((s, proc, listen, reason));
+    }
+    for (s, proc, listen, reason) in &running {
+        proc.wait_for_n(reason, 3);
+        // The pinning run's listener speaks TLS: its web config has the server's certificate.
+        let metrics = match reason.contains("pin") {
+            true => {
+                let out = std::process::Command::new("curl")
+                    .args(["-sS", "--max-time", "5", "--cacert", path(&p.ca.cert)])
+                    .arg(format!("https://127.0.0.1:{listen}/metrics"))
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+            false => get(*listen, "/metrics").1,
+        };
+        assert_eq!(
+            sample(&metrics, "hashreload_pending_targets"),
+            Some(1.0),
+            "{reason}"
+        );
+        let failures = format!(
+            "hashreload_reloads_total{{target=\"{}\",result=\"failure\"}}",
+            s.url("localhost")
+        );
+        assert!(
+            sample(&metrics, &failures) >= Some(2.0),
+            "{reason}: {metrics}"
+        );
+        assert_eq!(proc.count("reload delivered"), 0, "{reason}");
+    }
+}
+
+#[test]
 #[ignore = "needs openssl"]
 fn insecure_skip_verify_is_explicit_warned_about_and_in_a_metric() {
     let p = pki();
@@ -348,6 +423,15 @@ fn usage_errors_name_the_flag_and_what_is_missing() {
         (
             vec!["--tls-ca-file", ca, "--tls-server-name", "not a name"],
             "--tls-server-name 'not a name'",
+        ),
+        // Every https:// request needs trust: the signal strategy's runtimeinfo URL too (the
+        // reload URL is ignored with it).
+        (
+            vec![
+                "--reload-method=signal",
+                "--runtimeinfo-url=https://localhost:9/info",
+            ],
+            "https://localhost:9/info: https:// needs something to trust",
         ),
     ] {
         let mut all = vec!["-p", dir, "-u", url];
