@@ -4,10 +4,24 @@
 //! bcrypt is slow on purpose (cost 10 is tens of milliseconds), and the server has one thread:
 //! verified credentials are remembered, so a scrape every 15 s costs one bcrypt once. A user
 //! that does not exist is checked against a dummy hash of the highest configured cost, so its
-//! answer takes as long as a known user's and does not tell which names exist.
+//! answer takes as long as the costliest user's.
+//!
+//! Anyone who reaches the port can send passwords that are not remembered. So that they cannot
+//! keep the one thread in bcrypt (and `/healthz`, the kubelet's probe, waiting), a check that is
+//! not remembered runs only when the thread has spent at most a fifth of its time since the last
+//! one in bcrypt; otherwise the answer is 401 without a check. Only successes are remembered, so
+//! wrong passwords never push a scraper's answer out. Costs above `MAX_COST` are refused at
+//! start: one check would hold the thread for seconds.
 
 use sha2::{Digest, Sha256};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Instant;
+
+/// The highest bcrypt cost taken (`htpasswd -B` makes 5, Go's bcrypt 10; 14 is ~16x cost 10).
+pub const MAX_COST: u32 = 14;
+/// An unremembered check waits until this many times its predecessor's duration has passed
+/// since that one ended: bcrypt takes at most 1 / (1 + DUTY) of the thread.
+const DUTY: u32 = 4;
 
 /// How many recent answers are remembered (exporter-toolkit keeps 100; a sidecar has a
 /// Prometheus or two scraping it).
@@ -109,28 +123,32 @@ pub struct Users {
     /// costliest user's hash.
     dummy: Hash,
     cache: RefCell<Cache>,
+    /// When the next unremembered check may run.
+    next_check: Cell<Option<Instant>>,
+    /// bcrypt runs so far (for tests).
+    checks: Cell<u64>,
 }
 
-/// Recent answers: the SHA-256 of the user, the hash's salt and the password, and whether they
-/// matched; at most `CACHE`, the oldest replaced first. The digest is salted, so a memory dump
+/// Recent successes: the SHA-256 of the user, the hash's salt and the password; at most
+/// `CACHE`, the oldest replaced first. The digest is salted, so a memory dump
 /// holds no password and nothing a precomputed table looks up.
 #[derive(Debug, Default)]
 struct Cache {
-    answers: Vec<([u8; 32], bool)>,
+    answers: Vec<[u8; 32]>,
     /// Where the next answer goes once it is full.
     next: usize,
 }
 
 impl Cache {
-    fn get(&self, key: &[u8; 32]) -> Option<bool> {
-        self.answers.iter().find(|(k, _)| k == key).map(|a| a.1)
+    fn has(&self, key: &[u8; 32]) -> bool {
+        self.answers.contains(key)
     }
 
-    fn put(&mut self, key: [u8; 32], ok: bool) {
+    fn put(&mut self, key: [u8; 32]) {
         if self.answers.len() < CACHE {
-            self.answers.push((key, ok));
+            self.answers.push(key);
         } else {
-            self.answers[self.next] = (key, ok);
+            self.answers[self.next] = key;
             self.next = (self.next + 1) % CACHE;
         }
     }
@@ -149,11 +167,17 @@ impl Users {
             list,
             dummy,
             cache: RefCell::default(),
+            next_check: Cell::new(None),
+            checks: Cell::new(0),
         }
     }
 
     /// Whether the request head carries `Authorization: Basic` with a user's name and password.
     pub fn allow(&self, head: &[u8]) -> bool {
+        self.allow_at(head, Instant::now())
+    }
+
+    fn allow_at(&self, head: &[u8], now: Instant) -> bool {
         let Some(credentials) = basic_credentials(head) else {
             return false;
         };
@@ -169,12 +193,20 @@ impl Users {
         sha.update(hash.salt);
         sha.update(password);
         let key: [u8; 32] = sha.finalize().into();
-        let mut cache = self.cache.borrow_mut();
-        if let Some(ok) = cache.get(&key) {
-            return ok;
+        if self.cache.borrow().has(&key) {
+            return true;
         }
+        if self.next_check.get().is_some_and(|next| now < next) {
+            return false;
+        }
+        let start = Instant::now();
         let ok = hash.matches(password) && known.is_some();
-        cache.put(key, ok);
+        self.checks.set(self.checks.get() + 1);
+        let took = start.elapsed();
+        self.next_check.set(Some(now + took + took * DUTY));
+        if ok {
+            self.cache.borrow_mut().put(key);
+        }
         ok
     }
 }
@@ -202,7 +234,7 @@ fn basic_credentials(head: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::Duration;
 
     // Made with apache2-utils' htpasswd (its own bcrypt, not the crate's):
     // `htpasswd -nbBC 4 alice wonderland`, `-C 5 bob 'b0b:with:colons'`,
@@ -281,9 +313,15 @@ mod tests {
             ("alice".into(), hash(ALICE)),
             ("bob".into(), hash(BOB)),
         ]);
-        assert!(users.allow(&head("alice", "wonderland")));
+        // Each check an hour after the last, beyond any pacing.
+        let at = Cell::new(Instant::now());
+        let allow = |h: &[u8]| {
+            at.set(at.get() + Duration::from_secs(3600));
+            users.allow_at(h, at.get())
+        };
+        assert!(allow(&head("alice", "wonderland")));
         // The password is everything after the first colon.
-        assert!(users.allow(&head("bob", "b0b:with:colons")));
+        assert!(allow(&head("bob", "b0b:with:colons")));
         let cases = [
             "GET / HTTP/1.1\r\n\r\n",
             "GET / HTTP/1.1\r\nauthorization: basic YWxpY2U6d29uZGVybGFuZA==\r\n\r\n",
@@ -302,50 +340,69 @@ mod tests {
             false, true, true, false, false, false, false, false, false, false,
         ];
         for (req, want) in cases.iter().zip(want) {
-            assert_eq!(users.allow(req.as_bytes()), want, "{req:?}");
+            assert_eq!(allow(req.as_bytes()), want, "{req:?}");
         }
     }
 
     #[test]
-    fn answers_are_cached_and_unknown_users_cost_as_much() {
+    fn successes_are_remembered_and_every_other_answer_costs_a_check() {
         let users = Users::new(vec![
             ("prom".into(), hash(PROM)),
             ("alice".into(), hash(ALICE)),
         ]);
-        let timed = |h: &[u8]| {
-            let start = Instant::now();
-            (users.allow(h), start.elapsed())
+        // Far enough apart that the pacing below never holds a check back.
+        let mut at = Instant::now();
+        let mut allow = |h: &[u8]| {
+            at += Duration::from_secs(3600);
+            users.allow_at(h, at)
         };
-        let (ok, first) = timed(&head("prom", "scrape-secret"));
-        assert!(ok);
-        let (ok, again) = timed(&head("prom", "scrape-secret"));
-        assert!(ok);
-        // Cost 10 is 1024 rounds of key expansion; a cache hit is one SHA-256.
-        assert!(again * 20 < first, "{first:?} then {again:?}");
-        assert_eq!(users.cache.borrow().answers.len(), 1);
-        let prom = users.cache.borrow().answers[0].0;
-        // A wrong password, a known user's password under another name, an unknown user: all
-        // refused, each after a full bcrypt at cost 10.
+        assert!(allow(&head("prom", "scrape-secret")));
+        assert_eq!(users.checks.get(), 1);
+        assert!(allow(&head("prom", "scrape-secret")));
+        assert_eq!(
+            users.checks.get(),
+            1,
+            "a remembered success costs no bcrypt"
+        );
+        // A wrong password, a known user's password under another name, an unknown user (the
+        // dummy hash): all refused, each after a check, every time.
         for (user, password) in [
             ("prom", "wrong"),
             ("alice", "scrape-secret"),
             ("mallory", "scrape-secret"),
         ] {
-            let (ok, took) = timed(&head(user, password));
-            assert!(!ok, "{user}");
-            if user != "alice" {
-                assert!(took * 4 > first, "{user}: {took:?} against {first:?}");
-            }
-            assert!(!users.allow(&head(user, password)), "{user}: cached");
+            let before = users.checks.get();
+            assert!(!allow(&head(user, password)), "{user}");
+            assert!(!allow(&head(user, password)), "{user}");
+            assert_eq!(users.checks.get(), before + 2, "{user}");
         }
-        // Bounded: the oldest answers go first.
-        for i in 0..CACHE {
-            assert!(!users.allow(&head("alice", &i.to_string())));
-        }
-        let cache = users.cache.borrow();
-        assert_eq!(cache.answers.len(), CACHE);
-        assert_eq!(cache.get(&prom), None);
         assert_eq!(users.dummy.cost, 10);
+        // Wrong passwords never push a success out; successes are bounded, oldest out first.
+        for i in 0..2 * CACHE {
+            assert!(!allow(&head("prom", &i.to_string())));
+        }
+        assert_eq!(users.cache.borrow().answers.len(), 1);
+        assert!(allow(&head("alice", "wonderland")));
+        assert_eq!(users.cache.borrow().answers.len(), 2);
+    }
+
+    #[test]
+    fn unremembered_checks_are_paced_so_the_thread_stays_free() {
+        let users = Users::new(vec![("prom".into(), hash(PROM))]);
+        let t0 = Instant::now();
+        assert!(!users.allow_at(&head("prom", "guess-1"), t0));
+        assert_eq!(users.checks.get(), 1);
+        // Straight after: refused without a check, even the right password.
+        assert!(!users.allow_at(&head("prom", "scrape-secret"), t0));
+        assert_eq!(users.checks.get(), 1);
+        // Once the thread has spent a fifth of its time in bcrypt at most, the next one runs.
+        let later = users.next_check.get().unwrap();
+        assert!(later > t0);
+        assert!(users.allow_at(&head("prom", "scrape-secret"), later));
+        assert_eq!(users.checks.get(), 2);
+        // A remembered success is never held back.
+        assert!(users.allow_at(&head("prom", "scrape-secret"), later));
+        assert_eq!(users.checks.get(), 2);
     }
 
     #[test]
@@ -353,7 +410,7 @@ mod tests {
         let users = Users::new(vec![("alice".into(), hash(ALICE))]);
         assert!(users.allow(&head("alice", "wonderland")));
         let cache = users.cache.borrow();
-        let key = cache.answers[0].0;
+        let key = cache.answers[0];
         assert!(!key.windows(4).any(|w| w == b"wond"));
         assert_ne!(key, <[u8; 32]>::from(Sha256::digest(b"wonderland")));
     }

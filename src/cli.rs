@@ -745,6 +745,13 @@ fn tls_options(
                     pin.display()
                 ),
             ));
+            if t.server_name.is_some() {
+                notes.push((
+                    Level::Warn,
+                    "--tls-server-name has no effect on a pinned certificate: no name is checked"
+                        .to_string(),
+                ));
+            }
             t.pin_file = Some(pin);
         }
     } else if t != TlsOptions::default() {

@@ -132,6 +132,15 @@ impl Stream {
         Some(Stream::Plain(tcp))
     }
 
+    /// TLS with `RequireAndVerifyClientCert`, and the client presented no certificate.
+    fn lacks_client_cert(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Stream::Tls(c) => c.lacks_client_cert(),
+        }
+    }
+
     fn fd(&self) -> RawFd {
         match self {
             Stream::Plain(s) => s.as_raw_fd(),
@@ -300,7 +309,7 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
         if c.request.windows(4).any(|w| w == b"\r\n\r\n")
             || c.request.windows(2).any(|w| w == b"\n\n")
         {
-            c.response = respond(&c.request, routes);
+            c.response = respond(&c.request, routes, c.stream.lacks_client_cert());
         } else if c.request.len() > MAX_REQUEST {
             c.response = response(
                 400,
@@ -320,8 +329,9 @@ fn step(c: &mut Conn, routes: &Routes) -> bool {
     }
 }
 
-/// The answer to one request (its head, at least, is complete).
-fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
+/// The answer to one request (its head, at least, is complete). `lacks_client_cert`: a client
+/// certificate is required and none was presented; only /healthz answers then.
+fn respond(request: &[u8], routes: &Routes, lacks_client_cert: bool) -> Vec<u8> {
     let extra = &routes.headers;
     let line = request.split(|&b| b == b'\n').next().unwrap_or(b"");
     let line = std::str::from_utf8(line)
@@ -341,6 +351,15 @@ fn respond(request: &[u8], routes: &Routes) -> Vec<u8> {
         return response(405, "text/plain", "only GET and HEAD\n", false, extra);
     }
     let path = target.split('?').next().unwrap_or("");
+    if path != "/healthz" && lacks_client_cert {
+        return response(
+            403,
+            "text/plain",
+            "client certificate required\n",
+            head,
+            extra,
+        );
+    }
     if path != "/healthz" && routes.users.as_ref().is_some_and(|u| !u.allow(request)) {
         return response(401, "text/plain", "unauthorized\n", head, extra);
     }
@@ -370,6 +389,7 @@ fn response(code: u16, content_type: &str, body: &str, head: bool, extra: &str) 
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         _ => "Service Unavailable",
@@ -400,7 +420,7 @@ mod tests {
     }
 
     fn answer_with(req: &str, headers: &[(String, String)]) -> String {
-        String::from_utf8(respond(req.as_bytes(), &routes(headers, None))).unwrap()
+        String::from_utf8(respond(req.as_bytes(), &routes(headers, None), false)).unwrap()
     }
 
     fn routes(headers: &[(String, String)], users: Option<Users>) -> Routes {
@@ -422,9 +442,20 @@ mod tests {
         let users = Users::new(vec![("alice".into(), Hash::parse(hash).unwrap())]);
         let headers = [("X-Frame-Options".to_string(), "deny".to_string())];
         let routes = routes(&headers, Some(users));
-        let answer = |req: &str| String::from_utf8(respond(req.as_bytes(), &routes)).unwrap();
+        let answer =
+            |req: &str| String::from_utf8(respond(req.as_bytes(), &routes, false)).unwrap();
         // "alice:wonderland" and "alice:wrong"
         let (good, bad) = ("YWxpY2U6d29uZGVybGFuZA==", "YWxpY2U6d3Jvbmc=");
+        // The right password first: checked once, then remembered (a check straight after
+        // wrong ones may wait its turn, see basicauth.rs).
+        let a = answer(&format!(
+            "GET /metrics HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 200 OK\r\n") && a.contains("hashreload_polls_total"));
+        let a = answer(&format!(
+            "HEAD /nope HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
         for path in ["/metrics", "/nope"] {
             for auth in ["", &format!("Authorization: Basic {bad}\r\n")] {
                 let a = answer(&format!("GET {path} HTTP/1.1\r\n{auth}\r\n"));
@@ -434,16 +465,17 @@ mod tests {
                 assert!(a.ends_with("\r\n\r\nunauthorized\n"), "{a}");
             }
         }
-        let a = answer(&format!(
-            "GET /metrics HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
-        ));
-        assert!(a.starts_with("HTTP/1.1 200 OK\r\n") && a.contains("hashreload_polls_total"));
-        let a = answer(&format!(
-            "HEAD /nope HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
-        ));
-        assert!(a.starts_with("HTTP/1.1 404 "), "{a}");
         assert!(answer("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(answer("GET /healthz?x HTTP/1.1\r\n\r\n").ends_with("\r\n\r\nok\n"));
+        // A required client certificate that was not presented: only /healthz answers, before
+        // any password is looked at.
+        let bare = |req: &str| String::from_utf8(respond(req.as_bytes(), &routes, true)).unwrap();
+        let a = bare(&format!(
+            "GET /metrics HTTP/1.1\r\nAuthorization: Basic {good}\r\n\r\n"
+        ));
+        assert!(a.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{a}");
+        assert!(a.ends_with("\r\n\r\nclient certificate required\n"), "{a}");
+        assert!(bare("GET /healthz HTTP/1.1\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
     }
 
     #[test]

@@ -157,7 +157,12 @@ pub fn check(o: &TlsOptions) -> Result<(), String> {
         ServerName::try_from(name.as_str())
             .map_err(|_| format!("--tls-server-name '{name}': not a DNS name or IP address"))?;
     }
-    client_config(o).map(drop)
+    // The whole config once, when there is trust to build it on: a key that does not belong to
+    // its certificate shows here.
+    match o.ca_file.is_some() || o.pin_file.is_some() || o.insecure_skip_verify {
+        true => client_config(o).map(drop),
+        false => Ok(()),
+    }
 }
 
 /// The certificates of a CA file, as a root store; an error if none is usable.
@@ -190,9 +195,12 @@ fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
             builder.with_webpki_verifier(verifier)
         }
         (_, pin) => {
-            let pin = match pin {
-                Some(f) if !o.insecure_skip_verify => Some(certs(f)?.swap_remove(0)),
-                _ => None,
+            // Accepting any certificate takes the explicit flag: no trust configured is an error
+            // (the command line refuses it first), never an open door.
+            let pin = match (pin, o.insecure_skip_verify) {
+                (_, true) => None,
+                (Some(f), false) => Some(certs(f)?.swap_remove(0)),
+                (None, false) => return Err(NO_TRUST.into()),
             };
             builder
                 .dangerous()
@@ -207,6 +215,9 @@ fn client_config(o: &TlsOptions) -> Result<Arc<ClientConfig>, String> {
     };
     Ok(Arc::new(config))
 }
+
+const NO_TRUST: &str = "https:// needs --tls-ca-file, a pinned certificate or \
+                        --tls-insecure-skip-verify";
 
 /// Trust without a CA: exactly the pinned certificate, and only while it is valid; or, with
 /// `--tls-insecure-skip-verify` (`pin` None), any certificate. No name is checked: the pinned
@@ -322,7 +333,7 @@ fn time(tag: u8, s: &[u8]) -> Option<u64> {
         (0x18, 15) => (digits(&s[..4])?, &s[4..]),
         _ => return None,
     };
-    if rest[10] != b'Z' {
+    if rest[10] != b'Z' || year < 1970 {
         return None;
     }
     let f = |i: usize| digits(&rest[i..i + 2]);
@@ -373,12 +384,16 @@ pub fn reason(e: &Error, client_cert: bool) -> String {
             c => format!("the server's certificate is refused: {c:?}"),
         },
         Error::AlertReceived(
-            Alert::CertificateRequired
-            | Alert::BadCertificate
-            | Alert::UnknownCA
-            | Alert::HandshakeFailure,
+            Alert::CertificateRequired | Alert::BadCertificate | Alert::UnknownCA,
         ) if !client_cert => {
             "client certificate required: the server wants one (--tls-cert-file, --tls-key-file)"
+                .into()
+        }
+        // OpenSSL's answer in TLS 1.2 to a missing client certificate, and anyone's to a
+        // handshake with no version or cipher suite in common.
+        Error::AlertReceived(Alert::HandshakeFailure) if !client_cert => {
+            "handshake failure: the server requires a client certificate (--tls-cert-file, \
+             --tls-key-file), or shares no TLS version or cipher suite with us"
                 .into()
         }
         Error::AlertReceived(
@@ -548,6 +563,8 @@ sgCKQQIgAzYLMz9/rwtNwg9xR4nnqhFF6q3O6x/7wB8iPBmqrTk=
             (0x18, b"700101000000Z"),
             (0x02, b"700101000000Z"),
             (0x17, b"690101000000Z"), // 1969: before the epoch, never a valid pin
+            (0x18, b"00000101000000Z"),
+            (0x18, b"00000229000000Z"), // year 0 in January or February: no underflow
         ] {
             assert_eq!(time(tag, bad), None, "{}", String::from_utf8_lossy(bad));
         }
@@ -590,14 +607,13 @@ sgCKQQIgAzYLMz9/rwtNwg9xR4nnqhFF6q3O6x/7wB8iPBmqrTk=
     #[test]
     fn alerts_read_differently_with_and_without_a_client_certificate() {
         use rustls::AlertDescription as A;
-        for alert in [
-            A::CertificateRequired,
-            A::BadCertificate,
-            A::HandshakeFailure,
-        ] {
+        for alert in [A::CertificateRequired, A::BadCertificate, A::UnknownCA] {
             let e = Error::AlertReceived(alert);
             assert!(reason(&e, false).starts_with("client certificate required"));
         }
+        let e = Error::AlertReceived(A::HandshakeFailure);
+        assert!(reason(&e, false).contains("requires a client certificate"));
+        assert_eq!(reason(&e, true), "received fatal alert: HandshakeFailure");
         let e = Error::AlertReceived(A::BadCertificate);
         assert_eq!(
             reason(&e, true),
@@ -605,6 +621,16 @@ sgCKQQIgAzYLMz9/rwtNwg9xR4nnqhFF6q3O6x/7wB8iPBmqrTk=
         );
         let e = Error::InvalidCertificate(CertificateError::UnknownIssuer);
         assert!(reason(&e, true).starts_with("unknown CA"));
+    }
+
+    #[test]
+    fn no_trust_is_an_error_not_an_open_door() {
+        assert_eq!(client_config(&TlsOptions::default()).unwrap_err(), NO_TRUST);
+        let insecure = TlsOptions {
+            insecure_skip_verify: true,
+            ..TlsOptions::default()
+        };
+        assert!(client_config(&insecure).is_ok());
     }
 
     #[test]

@@ -38,10 +38,12 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, String> {
             for cert in crate::tls::certs(ca)? {
                 roots.add(cert).map_err(|e| bad(&e))?;
             }
-            let mut v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            if !tls.require_client_cert {
-                v = v.allow_unauthenticated();
-            }
+            // A certificate, when presented, must verify. One is not required by the
+            // handshake even with RequireAndVerifyClientCert: the server answers 403 to every
+            // path but /healthz without one (`Conn::lacks_client_cert`), so the kubelet's probes,
+            // which present none, still reach /healthz.
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated();
             builder.with_client_cert_verifier(v.build().map_err(|e| bad(&e))?)
         }
     };
@@ -105,6 +107,7 @@ impl Acceptor {
             tls,
             tcp,
             closing: false,
+            require_client_cert: self.tls.require_client_cert,
         })
     }
 
@@ -147,11 +150,19 @@ pub struct Conn {
     tcp: TcpStream,
     /// close_notify is queued: the answer is complete.
     closing: bool,
+    /// `RequireAndVerifyClientCert`: every path but /healthz needs a verified certificate.
+    require_client_cert: bool,
 }
 
 impl Conn {
     pub fn fd(&self) -> RawFd {
         self.tcp.as_raw_fd()
+    }
+
+    /// A certificate is required and the client presented none (one it presents is verified in
+    /// the handshake, which fails if it does not verify).
+    pub fn lacks_client_cert(&self) -> bool {
+        self.require_client_cert && self.tls.peer_certificates().is_none()
     }
 
     /// Whether records are waiting for the socket to take them.

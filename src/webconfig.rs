@@ -265,6 +265,12 @@ fn user<'a>(
                     to 31, 53 characters of salt and hash)",
         );
     };
+    if hash.cost() > crate::basicauth::MAX_COST {
+        return Err(
+            "basic_auth_users: a bcrypt cost above 14: every new password would hold \
+                    the listener for seconds (htpasswd -B makes 5, Go's bcrypt 10)",
+        );
+    }
     if users.iter().any(|(u, _)| u == name) {
         return Err("duplicate key");
     }
@@ -888,6 +894,15 @@ mod tests {
         assert_eq!(
             user(&format!("bob: $2x{}", &BOB[3..])),
             format!("line 3: {not_hash}")
+        );
+        // Cost 15 is refused (it would hold the one server thread for seconds); 14 is taken.
+        let cost = |c: &str| format!("bob: $2y${c}{}", &BOB[6..]);
+        assert!(user(&cost("15")).starts_with("line 3: basic_auth_users: a bcrypt cost above 14"));
+        assert!(
+            ok(&format!("basic_auth_users:\n  bob: {}\n", &cost("14")[5..]))
+                .users
+                .len()
+                == 1
         );
         assert_eq!(user(&format!("alice: {BOB}")), "line 3: duplicate key");
         assert_eq!(user(&format!("'alice': {BOB}")), "line 3: duplicate key");

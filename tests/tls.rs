@@ -823,3 +823,33 @@ fn the_operators_alertmanager_with_web_tls_is_reloaded_through_the_pinned_certif
     side.wait_for_n("reload delivered", 2);
     assert!(!side.log().contains("TLS:"), "{}", side.log());
 }
+
+#[test]
+#[ignore = "needs openssl"]
+fn a_server_silent_in_the_handshake_is_a_timed_out_attempt() {
+    let p = pki();
+    // Accepts TCP and never says a word: the handshake waits on it.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = p.t.path("config");
+    let url = format!("https://localhost:{port}/");
+    let start = std::time::Instant::now();
+    let (code, log) = run(&[
+        "-p",
+        path(&dir),
+        "-u",
+        &url,
+        "--once",
+        "--attempts",
+        "1",
+        "--timeout",
+        "1s",
+        "--tls-ca-file",
+        path(&p.ca.cert),
+    ]);
+    let took = start.elapsed();
+    assert_eq!(code, 1, "{log}");
+    assert!(log.contains("error=\"timed out\""), "{log}");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    drop(silent);
+}
