@@ -11,7 +11,8 @@ use crate::digest::Hash;
 use crate::duration::{format_duration, parse_duration};
 use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
-use crate::target::{self, parse_header, parse_method, Accept, HttpUrl, TlsOptions};
+use crate::target::{self, parse_header, parse_method, Accept, HttpUrl};
+use crate::trust::TlsOptions;
 use crate::VERSION;
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
@@ -720,14 +721,7 @@ fn tls_options(
         }
         t.insecure_skip_verify |= c.tls.insecure_skip_verify;
     }
-    match (&t.cert_file, &t.key_file) {
-        (Some(_), None) => return usage("--tls-cert-file: needs --tls-key-file"),
-        (None, Some(_)) => return usage("--tls-key-file: needs --tls-cert-file"),
-        _ => {}
-    }
-    if t.insecure_skip_verify && t.ca_file.is_some() {
-        return usage("--tls-insecure-skip-verify with --tls-ca-file: give one (skipping verification ignores the CA)");
-    }
+    t.conflicts().map_err(UsageError::new)?;
     if let Some(u) = https.first() {
         if t.ca_file.is_none() && !t.insecure_skip_verify {
             let Some(pin) = pin else {

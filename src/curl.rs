@@ -11,7 +11,8 @@
 //! Success is curl's: without `-f` any HTTP answer, with `-f` any status below 400; redirects
 //! are never followed (curl's default without `-L`).
 
-use crate::target::{parse_header, parse_method, Accept, HttpOptions, HttpUrl, TlsOptions};
+use crate::target::{parse_header, parse_method, Accept, HttpOptions, HttpUrl};
+use crate::trust::TlsOptions;
 use std::ffi::OsString;
 use std::time::Duration;
 

@@ -1,6 +1,9 @@
 //! hashreload: polls mounted config files, hashes their content, and tells the server to reload
 //! when the content changed. Data flows one way: scan (`volume`) -> digest (`digest`) -> compare
 //! and deliver (`poll`, `target`) -> record (`log`, `metrics`, served by `server`).
+//! Around them: `trust` and, in the -tls build, `tls` (what https:// requests trust, and the
+//! connector that enforces it); `webconfig`, `basicauth` and `tls_server` (what the server asks
+//! of its clients).
 
 pub mod basicauth;
 pub mod cli;
@@ -23,6 +26,7 @@ pub mod target;
 pub mod tls;
 #[cfg(feature = "tls")]
 pub mod tls_server;
+pub mod trust;
 pub mod volume;
 pub mod webconfig;
 

@@ -364,26 +364,12 @@ impl Http {
     }
 }
 
-/// How `https://` requests are verified and whom they present (`--tls-*`, curl's `--cacert`,
-/// `--cert`, `--key` and `-k`, or the web config's certificate, pinned). Set once at start, for
-/// every request the process makes; the files are read at each connection (`tls::connector`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    pub ca_file: Option<PathBuf>,
-    pub cert_file: Option<PathBuf>,
-    pub key_file: Option<PathBuf>,
-    pub server_name: Option<String>,
-    pub insecure_skip_verify: bool,
-    /// Accept exactly the first certificate of this file (the server's own), without a CA.
-    pub pin_file: Option<PathBuf>,
-}
-
 #[cfg(feature = "tls")]
-static TLS: std::sync::OnceLock<TlsOptions> = std::sync::OnceLock::new();
+static TLS: std::sync::OnceLock<crate::trust::TlsOptions> = std::sync::OnceLock::new();
 
 /// Sets the TLS options of every request from now on; only the first call counts.
 #[cfg(feature = "tls")]
-pub fn use_tls(options: TlsOptions) {
+pub fn use_tls(options: crate::trust::TlsOptions) {
     let _ = TLS.set(options);
 }
 

@@ -15,7 +15,7 @@
 //! ChaCha20-Poly1305 (AES-GCM is negotiated first by every peer on hardware with AES
 //! instructions) and Ed25519 certificates (which Go's TLS stacks never issue by default).
 
-use crate::target::TlsOptions;
+use crate::trust::TlsOptions;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;

@@ -7,7 +7,6 @@
 //! config is rebuilt when any of them changed. A new file that does not load is logged (its path
 //! and why) and the previous config goes on serving.
 
-use crate::webconfig::ServerTls;
 use rustls::server::{
     NoServerSessionStorage, ServerConfig, ServerConnection, WebPkiClientVerifier,
 };
@@ -15,8 +14,25 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// What `tls_server_config` asks for, checked; relative paths are taken from the web config's
+/// directory, as exporter-toolkit does.
+#[derive(Debug, PartialEq)]
+pub struct ServerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// Client certificates are verified against these CAs (`VerifyClientCertIfGiven` or
+    /// `RequireAndVerifyClientCert`); None: none is asked for.
+    pub client_ca_file: Option<PathBuf>,
+    /// `RequireAndVerifyClientCert`: a client without a certificate is answered 403 on every
+    /// path but /healthz.
+    pub require_client_cert: bool,
+    /// Offered: TLS 1.2 unless `min_version` is TLS13; TLS 1.3 unless `max_version` is TLS12.
+    pub tls12: bool,
+    pub tls13: bool,
+}
 
 /// The rustls config `tls` asks for, read from its files now; an error names the file and
 /// what is wrong with it, never its content.

@@ -12,8 +12,6 @@
 
 use crate::basicauth::Hash;
 use std::path::Path;
-#[cfg(feature = "tls")]
-use std::path::PathBuf;
 
 /// What the web config asks of the metrics and health server.
 #[derive(Debug, Default, PartialEq)]
@@ -24,26 +22,9 @@ pub struct WebConfig {
     pub users: Vec<(String, Hash)>,
     /// `tls_server_config`, when it names a certificate: the server speaks only TLS.
     #[cfg(feature = "tls")]
-    pub tls: Option<ServerTls>,
+    pub tls: Option<crate::tls_server::ServerTls>,
     /// Settings accepted but without effect here, to log as warnings.
     pub notes: Vec<String>,
-}
-
-/// What `tls_server_config` asks for, checked; relative paths are taken from the web config's
-/// directory, as exporter-toolkit does.
-#[cfg(feature = "tls")]
-#[derive(Debug, PartialEq)]
-pub struct ServerTls {
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
-    /// Client certificates are verified against these CAs (`VerifyClientCertIfGiven` or
-    /// `RequireAndVerifyClientCert`); None: none is asked for.
-    pub client_ca_file: Option<PathBuf>,
-    /// `RequireAndVerifyClientCert`: a client without a certificate is refused.
-    pub require_client_cert: bool,
-    /// Offered: TLS 1.2 unless `min_version` is TLS13; TLS 1.3 unless `max_version` is TLS12.
-    pub tls12: bool,
-    pub tls13: bool,
 }
 
 /// The operator writes well under a KiB; this only keeps a wrong path from being read whole.
@@ -373,7 +354,10 @@ impl TlsKeys {
     }
 
     /// What exporter-toolkit's `ConfigToTLSConfig` checks, and what hashreload refuses on top.
-    fn check(self, notes: &mut Vec<String>) -> Result<Option<ServerTls>, &'static str> {
+    fn check(
+        self,
+        notes: &mut Vec<String>,
+    ) -> Result<Option<crate::tls_server::ServerTls>, &'static str> {
         let [cert, key, ca, auth] = self.text;
         if cert.is_empty() && key.is_empty() && ca.is_empty() && auth.is_empty() {
             if self.any {
@@ -436,7 +420,7 @@ impl TlsKeys {
         if min == 13 && max == 12 {
             return Err("min_version is above max_version");
         }
-        Ok(Some(ServerTls {
+        Ok(Some(crate::tls_server::ServerTls {
             cert_file: cert.into(),
             key_file: key.into(),
             client_ca_file: (!ca.is_empty()).then(|| ca.into()),
@@ -681,6 +665,8 @@ impl<'a> Lines<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "tls")]
+    use crate::tls_server::ServerTls;
 
     fn ok(text: &str) -> WebConfig {
         parse("--web-config-file", Path::new("/w/web-config.yaml"), text)
