@@ -213,7 +213,8 @@ impl Users {
 
 /// The decoded `user:password` of the first `Authorization` header of a request head, if it is
 /// `Basic` (any case) and padded base64, as Go's `Request.BasicAuth` reads it.
-fn basic_credentials(head: &[u8]) -> Option<Vec<u8>> {
+#[doc(hidden)] // for the fuzz target
+pub fn basic_credentials(head: &[u8]) -> Option<Vec<u8>> {
     let value = head.split(|&b| b == b'\n').skip(1).find_map(|line| {
         let i = line.iter().position(|&b| b == b':')?;
         line[..i]

@@ -139,8 +139,46 @@ pub fn run(args: Vec<OsString>) -> Exit {
     watch(*config, shared)
 }
 
+/// Anything a change is delivered to (here, where every kind of target is known, so that no
+/// target module needs another).
+pub enum Target {
+    Http(target::Http),
+    Signal(signal::Signal),
+    /// A SIGHUP confirmed through Prometheus' runtimeinfo API.
+    Confirmed(runtimeinfo::Confirmed),
+    Command(target::Command),
+}
+
+impl Target {
+    /// The redacted, stable name used in logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Http(h) => h.name(),
+            Target::Signal(s) => s.name(),
+            Target::Confirmed(c) => c.name(),
+            Target::Command(c) => c.name(),
+        }
+    }
+}
+
+impl target::Deliver for Target {
+    fn name(&self) -> &str {
+        Target::name(self)
+    }
+
+    fn deliver(&mut self, digest: &str) -> Result<String, target::Failure> {
+        match self {
+            Target::Http(h) => h.deliver(digest),
+            Target::Signal(s) => s.deliver(),
+            Target::Confirmed(c) => c.deliver(),
+            Target::Command(c) => c.deliver(digest),
+        }
+        .map_err(target::Failure)
+    }
+}
+
 /// Every target, in the order they are tried: URLs, the emulated curl, signals, the COMMAND.
-fn targets(config: &mut cli::Config) -> Vec<target::Target> {
+fn targets(config: &mut cli::Config) -> Vec<Target> {
     let options = Rc::new(target::HttpOptions {
         method: std::mem::take(&mut config.method),
         accept: config.accept.clone(),
@@ -149,25 +187,25 @@ fn targets(config: &mut cli::Config) -> Vec<target::Target> {
         timeout: config.timeout,
         body: None,
     });
-    let mut targets: Vec<target::Target> = std::mem::take(&mut config.urls)
+    let mut targets: Vec<Target> = std::mem::take(&mut config.urls)
         .into_iter()
-        .map(|u| target::Target::Http(target::Http::new(u, options.clone())))
+        .map(|u| Target::Http(target::Http::new(u, options.clone())))
         .collect();
     if let Some(curl) = config.curl.take() {
         let http = target::Http::new(curl.url, Rc::new(curl.options));
-        targets.push(target::Target::Http(http));
+        targets.push(Target::Http(http));
     }
     if let Some((name, url)) = config.confirmed.take() {
         let confirmed = runtimeinfo::Confirmed::new(name, url, config.timeout);
-        targets.push(target::Target::Confirmed(confirmed));
+        targets.push(Target::Confirmed(confirmed));
     }
     for select in std::mem::take(&mut config.signals) {
         let signal = signal::Signal::new(select, config.signal);
-        targets.push(target::Target::Signal(signal));
+        targets.push(Target::Signal(signal));
     }
     if let Some((program, args)) = config.command.take() {
         let command = target::Command::new(program, args, config.timeout);
-        targets.push(target::Target::Command(command));
+        targets.push(Target::Command(command));
     }
     targets
 }

@@ -888,14 +888,9 @@ mod tests {
 
         let server = FakeServer::start(p.hups.clone(), body(true, old), body(false, old));
         std::fs::write(&p.hups, "").unwrap();
-        let mut t = crate::target::Target::Confirmed(Confirmed::new(
-            p.name.clone(),
-            server.url(),
-            Duration::from_secs(10),
-        ));
-        use crate::target::Deliver as _;
+        let c = Confirmed::new(p.name.clone(), server.url(), Duration::from_secs(10));
         assert_eq!(
-            t.deliver("digest").unwrap_err().0,
+            c.deliver().unwrap_err(),
             format!(
                 "SIGHUP sent to process {pid}, but the server rejected the new config \
                  (reloadConfigSuccess false)"

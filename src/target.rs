@@ -313,7 +313,13 @@ impl Http {
         }
     }
 
-    fn deliver(&self, digest: &str) -> Result<String, String> {
+    /// The redacted URL, as logs and metric labels name it.
+    pub fn name(&self) -> &str {
+        self.url.name()
+    }
+
+    /// One request: a short description for the log, or why it failed.
+    pub fn deliver(&self, digest: &str) -> Result<String, String> {
         let o = &*self.options;
         let mut req = ureq::http::Request::builder()
             .method(o.method.as_str())
@@ -468,7 +474,13 @@ impl Command {
         }
     }
 
-    fn deliver(&self, digest: &str) -> Result<String, String> {
+    /// `exec:PROGRAM`, as logs and metric labels name it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One run: a short description for the log, or why it failed.
+    pub fn deliver(&self, digest: &str) -> Result<String, String> {
         let (child, pid) = process::spawn_group(|| {
             let child = std::process::Command::new(&self.program)
                 .args(&self.args)
@@ -525,43 +537,6 @@ pub fn find_program(name: &OsStr) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|p| executable(p))
-}
-
-/// Anything a change is delivered to.
-pub enum Target {
-    Http(Http),
-    Signal(crate::signal::Signal),
-    /// A SIGHUP confirmed through Prometheus' runtimeinfo API.
-    Confirmed(crate::runtimeinfo::Confirmed),
-    Command(Command),
-}
-
-impl Target {
-    /// The redacted, stable name used in logs.
-    pub fn name(&self) -> &str {
-        match self {
-            Target::Http(h) => h.url.name(),
-            Target::Signal(s) => s.name(),
-            Target::Confirmed(c) => c.name(),
-            Target::Command(c) => &c.name,
-        }
-    }
-}
-
-impl Deliver for Target {
-    fn name(&self) -> &str {
-        Target::name(self)
-    }
-
-    fn deliver(&mut self, digest: &str) -> Result<String, Failure> {
-        match self {
-            Target::Http(h) => h.deliver(digest),
-            Target::Signal(s) => s.deliver(),
-            Target::Confirmed(c) => c.deliver(),
-            Target::Command(c) => c.deliver(digest),
-        }
-        .map_err(Failure)
-    }
 }
 
 #[cfg(test)]

@@ -284,7 +284,8 @@ const PIN_MISMATCH: &str = "pin mismatch";
 
 /// A certificate's validity (not before, not after) in Unix seconds, read from its DER:
 /// Certificate > TBSCertificate > [version], serial, signature, issuer, validity.
-fn validity(der: &[u8]) -> Option<(u64, u64)> {
+#[doc(hidden)] // for the fuzz target
+pub fn validity(der: &[u8]) -> Option<(u64, u64)> {
     let (_, cert, _) = tlv(der).filter(|t| t.0 == 0x30)?;
     let (_, tbs, _) = tlv(cert).filter(|t| t.0 == 0x30)?;
     let mut rest = tbs;

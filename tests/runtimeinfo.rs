@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use hashreload::runtimeinfo::Confirmed;
-use hashreload::target::{Deliver, HttpUrl, Target};
+use hashreload::target::{Deliver, HttpUrl};
+use hashreload::Target;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
