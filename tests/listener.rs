@@ -24,18 +24,21 @@ fn serve(t: &Tmp, web: &str) -> (Proc, u16) {
         .args(&["--web-config-file", t.path("web.yml").to_str().unwrap()])
         .args(&["true"])
         .start();
-    let log = p.log();
-    let at = log
-        .find("address=127.0.0.1:")
-        .expect("the log names the bound address")
-        + 18;
-    let port = log[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = bound_port(&p);
     (p, port)
+}
+
+/// A start with the web config in `t`'s web.yml, which must fail: its exit code and stderr.
+fn refused(t: &Tmp) -> (i32, String) {
+    run(&[
+        "-p",
+        t.path("d").to_str().unwrap(),
+        "--listen-address",
+        "127.0.0.1:0",
+        "--web-config-file",
+        t.path("web.yml").to_str().unwrap(),
+        "true",
+    ])
 }
 
 /// The whole raw answer to a plain HTTP request.
@@ -120,15 +123,7 @@ fn a_broken_user_is_exit_2_naming_its_line_not_its_hash() {
         format!("basic_auth_users:\n  alice: {ALICE}\n  prom: {broken}\n"),
     );
     let web = t.path("web.yml");
-    let (code, err) = run(&[
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "--listen-address",
-        "127.0.0.1:0",
-        "--web-config-file",
-        web.to_str().unwrap(),
-        "true",
-    ]);
+    let (code, err) = refused(&t);
     assert_eq!(code, 2, "{err}");
     let want = format!(
         "--web-config-file {}: line 3: basic_auth_users: not a bcrypt hash",
@@ -147,15 +142,7 @@ fn tls_needs_the_tls_image() {
         "web.yml",
         "tls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n",
     );
-    let (code, err) = run(&[
-        "-p",
-        t.path("d").to_str().unwrap(),
-        "--listen-address",
-        "127.0.0.1:0",
-        "--web-config-file",
-        t.path("web.yml").to_str().unwrap(),
-        "true",
-    ]);
+    let (code, err) = refused(&t);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("tls_server_config needs the hashreload -tls image"),
@@ -444,15 +431,7 @@ mod tls {
                 s(key)
             );
             t.write("web.yml", text);
-            let (code, err) = run(&[
-                "-p",
-                t.path("d").to_str().unwrap(),
-                "--listen-address",
-                "127.0.0.1:0",
-                "--web-config-file",
-                t.path("web.yml").to_str().unwrap(),
-                "true",
-            ]);
+            let (code, err) = refused(&t);
             assert_eq!(code, 2, "{err}");
             assert!(
                 err.contains(&format!("tls_server_config: {want}")),

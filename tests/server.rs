@@ -9,17 +9,7 @@ use std::time::{Duration, Instant};
 /// Starts `run` with `--listen-address 127.0.0.1:0`; returns it and the bound port.
 fn serve(run: Run) -> (Proc, u16) {
     let p = run.args(&["--listen-address", "127.0.0.1:0"]).start();
-    let log = p.log();
-    let at = log
-        .find("address=127.0.0.1:")
-        .expect("the log names the bound address")
-        + 18;
-    let port = log[at..]
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = bound_port(&p);
     (p, port)
 }
 

@@ -591,6 +591,21 @@ impl Run {
     }
 }
 
+/// The port a run started with `--listen-address 127.0.0.1:0` bound, from its start log.
+pub fn bound_port(p: &Proc) -> u16 {
+    let log = p.log();
+    let at = log
+        .find("address=127.0.0.1:")
+        .expect("the log names the bound address")
+        + 18;
+    log[at..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// Scans the loop finished, from the metrics on 127.0.0.1:`port` (`--listen-address`).
 pub fn polls(port: u16) -> f64 {
     sample(&get(port, "/metrics").1, "hashreload_polls_total").unwrap_or(0.0)
