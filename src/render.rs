@@ -83,22 +83,16 @@ impl std::fmt::Display for StreamError {
     }
 }
 
-/// The StatefulSet ordinal in a pod name: its trailing ASCII digits, empty if none (the
-/// operator's `\d+$` on POD_NAME, which becomes STATEFULSET_ORDINAL_NUMBER).
-/// What the output file is now, to notice it was changed or removed by someone else: device,
-/// inode, size and modification time; `None` when it is missing.
-pub fn stamp(output: &Path) -> Option<[i64; 5]> {
-    use std::os::unix::fs::MetadataExt;
-    let m = fs::metadata(output).ok()?;
-    Some([
-        m.dev() as i64,
-        m.ino() as i64,
-        m.size() as i64,
-        m.mtime(),
-        m.mtime_nsec(),
-    ])
+/// What the output file is now, to notice it was changed or removed by someone else
+/// (`volume::stat_key`); `None` when it is missing.
+pub fn stamp(output: &Path) -> Option<[i64; 7]> {
+    fs::metadata(output)
+        .ok()
+        .map(|m| crate::volume::stat_key(&m))
 }
 
+/// The StatefulSet ordinal in a pod name: its trailing ASCII digits, empty if none (the
+/// operator's `\d+$` on POD_NAME, which becomes STATEFULSET_ORDINAL_NUMBER).
 pub fn ordinal(value: &[u8]) -> &[u8] {
     let digits = value
         .iter()

@@ -13,7 +13,6 @@ use rustls::server::{
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -78,21 +77,13 @@ pub fn server_config(tls: &ServerTls) -> Result<Arc<ServerConfig>, String> {
     Ok(Arc::new(config))
 }
 
-/// Identifies a file's content without reading it: device, inode, size, and the modification
-/// and change times. The kubelet's swap gives a new inode; an edit in place a new size or time.
+/// Identifies a file's content without reading it (`volume::stat_key`); None when missing.
 type Stamp = Option<[i64; 7]>;
 
 fn stamp(path: &Path) -> Stamp {
-    let m = std::fs::metadata(path).ok()?;
-    Some([
-        m.dev() as i64,
-        m.ino() as i64,
-        m.size() as i64,
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec(),
-    ])
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| crate::volume::stat_key(&m))
 }
 
 /// Makes the TLS connections, with the config of the files as they are now.

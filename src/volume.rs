@@ -110,8 +110,10 @@ struct Cached {
     generation: u64,
 }
 
-/// What must not change for a cached hash to hold.
-fn stat_key(m: &fs::Metadata) -> [i64; 7] {
+/// What must not change for a cached hash to hold, and what tells a file was replaced or
+/// edited without reading it: device, inode, size, and the modification and change times (the
+/// kubelet's swap gives a new inode; an edit in place a new size or time).
+pub fn stat_key(m: &fs::Metadata) -> [i64; 7] {
     [
         m.dev() as i64,
         m.ino() as i64,
