@@ -4,9 +4,6 @@
 
 mod common;
 use common::*;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
 
 // Made with apache2-utils' htpasswd: `htpasswd -nbBC 4 alice wonderland` and
 // `htpasswd -nbBC 10 prom scrape-secret` (cost 10, as operators' users have).
@@ -41,16 +38,6 @@ fn refused(t: &Tmp) -> (i32, String) {
     ])
 }
 
-/// The whole raw answer to a plain HTTP request.
-fn raw(port: u16, request: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn basic_auth_guards_metrics_and_not_healthz() {
     let t = Tmp::new();
@@ -60,7 +47,7 @@ fn basic_auth_guards_metrics_and_not_healthz() {
     );
     let (p, port) = serve(&t, &web);
     let get = |path: &str, auth: &str| {
-        raw(
+        answer(
             port,
             &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
         )
@@ -154,8 +141,11 @@ fn tls_needs_the_tls_image() {
 mod tls {
     use super::*;
     use common::pki::{Ca, Leaf, Role};
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
     use std::path::Path;
     use std::process::Command;
+    use std::time::Duration;
 
     const NAMES: &[&str] = &["localhost", "127.0.0.1"];
 
@@ -206,7 +196,7 @@ mod tls {
         // Without the CA (no system CA signed it), curl refuses; so does plain HTTP here.
         let (code, status, _) = curl(port, "/metrics", &[]);
         assert_eq!((code, status), (60, 0));
-        let plain = raw(port, "GET /healthz HTTP/1.1\r\n\r\n");
+        let plain = answer(port, "GET /healthz HTTP/1.1\r\n\r\n");
         assert!(!plain.contains("200 OK"), "{plain}");
         p.wait_for("TLS handshake failed");
         let (_, status, _) = curl(port, "/healthz", &["--cacert", s(&ca.cert)]);

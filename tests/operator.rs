@@ -452,12 +452,7 @@ fn web_config_headers_are_served_and_http2_is_noted() {
     .unwrap();
     let p = pod.start(THANOS_RULER_SIDECAR);
     assert!(p.log().contains("http2 is ignored"), "{}", p.log());
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", pod.port("8080"))).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    let answer = answer(pod.port("8080"), "GET /healthz HTTP/1.0\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(
         answer.contains("\r\nX-Frame-Options: sameorigin\r\n"),

@@ -643,14 +643,19 @@ pub fn sha256_hex(data: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
 
-/// One raw HTTP request to 127.0.0.1; returns the status and the body.
-pub fn request(port: u16, raw: &str) -> (u16, String) {
+/// One raw HTTP request to 127.0.0.1; the whole answer, head and body, as text.
+pub fn answer(port: u16, raw: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(raw.as_bytes()).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    let out = String::from_utf8_lossy(&out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One raw HTTP request to 127.0.0.1; returns the status and the body.
+pub fn request(port: u16, raw: &str) -> (u16, String) {
+    let out = answer(port, raw);
     let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = out
         .split_once("\r\n\r\n")
