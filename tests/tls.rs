@@ -260,12 +260,8 @@ fn every_refusal_is_a_failed_attempt_that_stays_pending_and_is_retried() {
         // The pinning run's listener speaks TLS: its web config has the server's certificate.
         let metrics = match reason.contains("pin") {
             true => {
-                let out = std::process::Command::new("curl")
-                    .args(["-sS", "--max-time", "5", "--cacert", path(&p.ca.cert)])
-                    .arg(format!("https://127.0.0.1:{listen}/metrics"))
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&out.stdout).into_owned()
+                let url = format!("https://127.0.0.1:{listen}/metrics");
+                curl(&["--cacert", path(&p.ca.cert), &url]).unwrap_or_default()
             }
             false => get(*listen, "/metrics").1,
         };
@@ -465,24 +461,30 @@ fn hardened_web_config(p: &Pki) -> std::path::PathBuf {
     web
 }
 
-/// GET over TLS with curl (OpenSSL), presenting `client` and the password: the body, or None.
-fn curl_get(p: &Pki, client: &Leaf, url: &str) -> Option<String> {
+/// `curl -sS --fail --max-time 5 ARGS` (OpenSSL's TLS, from the test's side): the body of a
+/// successful answer, or None.
+fn curl(args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--fail",
-            "--max-time",
-            "5",
-            "-u",
-            "reloader:reload-secret",
-        ])
-        .args(["--cacert", path(&p.ca.cert), "--cert", path(&client.cert)])
-        .args(["--key", path(&client.key), url])
+        .args(["-sS", "--fail", "--max-time", "5"])
+        .args(args)
         .output()
         .unwrap();
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// GET over TLS, presenting `client` and the password: the body, or None.
+fn curl_get(p: &Pki, client: &Leaf, url: &str) -> Option<String> {
+    let (ca, cert, key) = (path(&p.ca.cert), path(&client.cert), path(&client.key));
+    let auth = ["-u", "reloader:reload-secret"];
+    curl(
+        &[
+            &auth[..],
+            &["--cacert", ca, "--cert", cert, "--key", key, url],
+        ]
+        .concat(),
+    )
 }
 
 #[test]
@@ -789,22 +791,10 @@ fn the_operators_alertmanager_with_web_tls_is_reloaded_through_the_pinned_certif
         &format!("--web.config.file={}", path(&web)),
     ]));
     // The test verifies as a client in the cluster would: the CA, the Service's name.
+    let resolve = format!("{service}:{am_port}:127.0.0.1");
     let api = |what: &str| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-sS",
-                "--fail",
-                "--max-time",
-                "5",
-                "--cacert",
-                path(&p.ca.cert),
-            ])
-            .arg("--resolve")
-            .arg(format!("{service}:{am_port}:127.0.0.1"))
-            .arg(format!("https://{service}:{am_port}{what}"))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let url = format!("https://{service}:{am_port}{what}");
+        curl(&["--cacert", path(&p.ca.cert), "--resolve", &resolve, &url]).unwrap_or_default()
     };
     assert!(
         wait_until(60, || api("/-/ready").contains("OK")),
