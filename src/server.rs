@@ -351,17 +351,16 @@ fn respond(request: &[u8], routes: &Routes, lacks_client_cert: bool) -> Vec<u8> 
         return response(405, "text/plain", "only GET and HEAD\n", false, extra);
     }
     let path = target.split('?').next().unwrap_or("");
-    if path != "/healthz" && lacks_client_cert {
-        return response(
-            403,
-            "text/plain",
-            "client certificate required\n",
-            head,
-            extra,
-        );
-    }
-    if path != "/healthz" && routes.users.as_ref().is_some_and(|u| !u.allow(request)) {
-        return response(401, "text/plain", "unauthorized\n", head, extra);
+    // Every path but /healthz (the kubelet's probe) needs what the web config asks for: a
+    // client certificate first, then a user's credentials (no bcrypt for a client without one).
+    if path != "/healthz" {
+        if lacks_client_cert {
+            let body = "client certificate required\n";
+            return response(403, "text/plain", body, head, extra);
+        }
+        if routes.users.as_ref().is_some_and(|u| !u.allow(request)) {
+            return response(401, "text/plain", "unauthorized\n", head, extra);
+        }
     }
     if path == routes.metrics_path {
         let stats = routes.shared.snapshot();
