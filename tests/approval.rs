@@ -203,3 +203,69 @@ fn a_secret_path_keeps_every_digest_out_of_logs_metrics_and_requests() {
         assert!(series(&m, absent).is_empty(), "{absent}:\n{m}");
     }
 }
+
+/// What the README tells a pipeline to run: each root's digest from the repository's copy, and
+/// with several roots one line per root with the path the pod mounts it at.
+#[test]
+fn a_pipeline_computes_from_the_repository_the_digest_a_pod_shows() {
+    let tmp = Tmp::new();
+    tmp.write("repo/config/prometheus.yml", "global: {}\n");
+    tmp.write("repo/rules/a.yml", "groups: []\n");
+    tmp.write("repo/rules/team/b.yml", "groups: []\n");
+    let sum = |dir: &str| {
+        let out = std::process::Command::new(BIN)
+            .args(["digest", "--sum", tmp.path(dir).to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    // The pod: the same files in two kubelet volumes, mounted elsewhere.
+    let mut config = Volume::new(tmp.path("pod/etc/prometheus"));
+    let mut rules = Volume::new(tmp.path("pod/etc/rules"));
+    config.write(&payload(&[("prometheus.yml", "global: {}\n")]));
+    rules.write(&payload(&[
+        ("a.yml", "groups: []\n"),
+        ("team/b.yml", "groups: []\n"),
+    ]));
+    let lines = format!(
+        "{}  {}\n{}  {}\n",
+        sum("repo/config"),
+        config.dir.display(),
+        sum("repo/rules"),
+        rules.dir.display()
+    );
+    let approved = sha256_hex(lines.as_bytes());
+    let p = Run::new(&config.dir)
+        .path(&rules.dir)
+        .url("http://127.0.0.1:9/")
+        .args(&[
+            &format!("--expect={approved}"),
+            "--listen-address",
+            "127.0.0.1:0",
+        ])
+        .start();
+    let port = bound_port(&p);
+    let shown = format!("hashreload_content_digest_info{{digest=\"{approved}\"}}");
+    assert!(
+        wait_until(10, || sample(&metrics(port), &shown) == Some(1.0)),
+        "{}",
+        metrics(port)
+    );
+    assert_eq!(
+        sample(&metrics(port), "hashreload_content_approved"),
+        Some(1.0)
+    );
+    // Each root's digest does not depend on where it is mounted.
+    let root = format!(
+        "hashreload_root_digest_info{{root=\"{}\",digest=\"{}\"}}",
+        rules.dir.display(),
+        sum("repo/rules")
+    );
+    assert_eq!(
+        sample(&metrics(port), &root),
+        Some(1.0),
+        "{}",
+        metrics(port)
+    );
+}
