@@ -6,8 +6,8 @@
 //! so its own flags (curl's `-X`, `-H`) are never taken as ours. Every value is checked here, once:
 //! the rest of the program trusts a `Config`.
 
+use crate::approval::Expect;
 use crate::curl::Curl;
-use crate::digest::Hash;
 use crate::duration::{format_duration, parse_duration};
 use crate::log::{Format, Level};
 use crate::signal::{parse_signal, Select};
@@ -205,7 +205,9 @@ pub const FLAGS: &[Flag] = &[
         "One scan; deliver if the content differs from --state-file, then exit"),
     own(None, "attempts", Some("N"), Some(Value("3")), false, "With --once: tries per target"),
     own(None, "expect", Some("DIGEST|@FILE"), None, false,
-        "With --once: exit 3, naming what differs, unless the content has this digest"),
+        "Deliver only content with this state digest or FILE's manifest (re-read); --once exits 3"),
+    own(None, "secret-path", Some("PATH"), None, true,
+        "A watched PATH holding secrets: no digest covering it is logged, exposed or sent"),
     own(None, "listen-address", Some("ADDR"), Some(Text("off")), false,
         "Serve metrics and /healthz on ADDR, such as 127.0.0.1:9533 or :9533"),
     own(None, "metrics-path", Some("PATH"), Some(Value("/metrics")), false, "Where metrics are served"),
@@ -290,6 +292,8 @@ pub struct Config {
     pub once: bool,
     pub attempts: u32,
     pub expect: Option<Expect>,
+    /// Per path: a `--secret-path`, whose digests are shown nowhere.
+    pub secret_roots: Vec<bool>,
     /// Things to say once at start (incumbent flags accepted without effect, curl emulation).
     pub notes: Vec<(Level, String)>,
     /// prometheus-config-reloader's `--config-file` rendered into `--config-envsubst-file`.
@@ -334,31 +338,6 @@ pub enum Output {
     Manifest,
     Sum,
     Json,
-}
-
-/// The content a run must find: a digest, or a manifest whose lines name what differs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Expect {
-    Digest(Hash),
-    Manifest(Vec<u8>),
-}
-
-impl Expect {
-    fn parse(flag: &str, v: &OsStr) -> Result<Expect, UsageError> {
-        let s = v.to_string_lossy();
-        if let Some(file) = s.strip_prefix('@') {
-            return match std::fs::read(file) {
-                Ok(text) => Ok(Expect::Manifest(text)),
-                Err(e) => usage(format!("{flag} @{file}: {e}")),
-            };
-        }
-        match crate::digest::from_hex(&s.to_ascii_lowercase()) {
-            Some(h) => Ok(Expect::Digest(h)),
-            None => usage(format!(
-                "{flag} {s}: expected a SHA-256 digest (64 hex digits) or @FILE holding a manifest"
-            )),
-        }
-    }
 }
 
 /// A bad command line: one line naming the flag or path and what is expected. Exit code 2.
@@ -611,7 +590,8 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
     #[cfg(not(feature = "tls"))]
     let pin = None;
     let tls = tls_options(o, &https, curl.as_ref(), pin, &mut notes)?;
-    let (once, attempts, expect, state_file) = one_pass(o)?;
+    let (once, attempts, expect, state_file) = one_pass(o, &paths)?;
+    let secret_roots = secret_roots(o, &paths)?;
     if once && render.is_some() {
         // --once delivers without rendering: the server would reload a file never written.
         return usage("--once with --config-envsubst-file: not supported; --watch-interval=0 renders once and exits");
@@ -645,6 +625,7 @@ fn config(o: &Options, command: &[OsString]) -> Result<Config, UsageError> {
         once,
         attempts,
         expect,
+        secret_roots,
         notes,
         render,
         render_once,
@@ -1045,8 +1026,13 @@ fn serving(o: &Options) -> Result<(Option<SocketAddr>, String), UsageError> {
 
 type OnePass = (bool, u32, Option<Expect>, Option<PathBuf>);
 
-/// `--once`, `--attempts`, `--expect` and `--state-file`.
-fn one_pass(o: &Options) -> Result<OnePass, UsageError> {
+fn expect(flag: &str, v: &OsStr) -> Result<Expect, UsageError> {
+    Expect::parse(flag, &v.to_string_lossy()).map_err(UsageError::new)
+}
+
+/// `--once`, `--attempts`, `--expect` and `--state-file`. The approved manifest must not be
+/// watched content itself: approving it would change it.
+fn one_pass(o: &Options, paths: &[PathBuf]) -> Result<OnePass, UsageError> {
     let once = o.flag("once")?;
     let attempts = o.or_default("attempts", |s, n| {
         match n.to_str().and_then(|n| n.parse::<u32>().ok()) {
@@ -1059,11 +1045,17 @@ fn one_pass(o: &Options) -> Result<OnePass, UsageError> {
     })?;
     let expect = match o.last("expect") {
         None => None,
-        Some((s, _)) if !once => {
-            return usage(format!("{s}: only with --once (or hashreload digest)"))
-        }
-        Some((s, v)) => Some(Expect::parse(s, v)?),
+        Some((s, v)) => Some(expect(s, v)?),
     };
+    if let Some(f) = expect.as_ref().and_then(Expect::file) {
+        if let Some(p) = paths.iter().find(|p| under(f, p)) {
+            return usage(format!(
+                "--expect @{}: inside the watched path {}; mount the approved manifest elsewhere",
+                f.display(),
+                p.display()
+            ));
+        }
+    }
     let state_file = o.last("state-file").map(|(s, f)| (s, PathBuf::from(f)));
     if let Some((s, f)) = &state_file {
         check_parent(s, f)?;
@@ -1086,11 +1078,11 @@ fn parse_digest(args: &[OsString]) -> Result<Parsed, UsageError> {
             "--sum" if options => output = Output::Sum,
             "--json" if options => output = Output::Json,
             "--expect" if options => match args.next() {
-                Some(v) => expect = Some(Expect::parse("--expect", v)?),
+                Some(v) => expect = Some(self::expect("--expect", v)?),
                 None => return usage("--expect: expects a value: DIGEST|@FILE"),
             },
             t if options && t.starts_with("--expect=") => {
-                expect = Some(Expect::parse("--expect", OsStr::new(&t[9..]))?)
+                expect = Some(self::expect("--expect", OsStr::new(&t[9..]))?)
             }
             t if options && t.starts_with('-') && t.len() > 1 => {
                 return usage(format!(
@@ -1208,6 +1200,31 @@ fn check_path(flag: &str, p: &Path) -> Result<(), UsageError> {
         }
         Err(e) => usage(format!("{flag} {}: {e}", p.display())),
     }
+}
+
+/// True when `file` is `root` or inside it, by name or once symlinks are resolved (a kubelet
+/// volume's files are links into its `..data`).
+fn under(file: &Path, root: &Path) -> bool {
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    file.starts_with(root)
+        || matches!((real(file), real(root)), (Some(f), Some(r)) if f.starts_with(&r))
+}
+
+/// `--secret-path`: each names a watched path, whose digests are then hidden.
+fn secret_roots(o: &Options, paths: &[PathBuf]) -> Result<Vec<bool>, UsageError> {
+    let mut secret = vec![false; paths.len()];
+    for (s, v) in o.values("secret-path") {
+        match paths.iter().position(|p| p == Path::new(v)) {
+            Some(i) => secret[i] = true,
+            None => {
+                let v = Path::new(v).display();
+                return usage(format!(
+                    "{s} {v}: not a watched path; give it with --path too"
+                ));
+            }
+        }
+    }
+    Ok(secret)
 }
 
 /// A file we will read or write later: its directory must exist now.
@@ -1877,5 +1894,62 @@ mod tests {
         ]);
         assert_eq!(c.settle, Duration::ZERO);
         assert_eq!(c.interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_daemon_takes_expect_but_never_from_inside_a_watched_path() {
+        let dir =
+            std::env::temp_dir().join(format!("hashreload-cli-expect-{}", std::process::id()));
+        let (watched, approved) = (dir.join("config"), dir.join("approved"));
+        std::fs::create_dir_all(watched.join("..2026_12_01")).unwrap();
+        std::fs::create_dir_all(&approved).unwrap();
+        std::fs::write(watched.join("..2026_12_01/manifest"), "x").unwrap();
+        std::os::unix::fs::symlink("..2026_12_01", watched.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/manifest", watched.join("manifest")).unwrap();
+        std::fs::write(approved.join("manifest"), "x").unwrap();
+        // Into the watched volume through another mount's symlink: refused all the same.
+        std::os::unix::fs::symlink(watched.join("manifest"), approved.join("link")).unwrap();
+        let w = watched.to_str().unwrap();
+        let at = |f: &Path| format!("--expect=@{}", f.display());
+        let c = config(&["-p", w, "-u", "http://h/", &at(&approved.join("manifest"))]);
+        assert!(!c.once);
+        assert_eq!(
+            c.expect.as_ref().and_then(Expect::file),
+            Some(&approved.join("manifest"))
+        );
+        for inside in [watched.join("manifest"), approved.join("link")] {
+            let e = error(&["-p", w, "-u", "http://h/", &at(&inside)]);
+            assert_eq!(
+                e,
+                format!(
+                    "--expect @{}: inside the watched path {w}; mount the approved manifest elsewhere",
+                    inside.display()
+                )
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secret_paths_mark_watched_paths_only() {
+        let c = config(&[
+            "-p",
+            "/",
+            "-p",
+            "/tmp/",
+            "-u",
+            "http://h/",
+            "--secret-path",
+            "/tmp",
+        ]);
+        assert_eq!(c.secret_roots, [false, true]);
+        assert_eq!(
+            config(&["-p", "/", "-u", "http://h/"]).secret_roots,
+            [false]
+        );
+        assert_eq!(
+            error(&["-p", "/", "-u", "http://h/", "--secret-path=/tmp"]),
+            "--secret-path /tmp: not a watched path; give it with --path too"
+        );
     }
 }

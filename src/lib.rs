@@ -5,6 +5,7 @@
 //! connector that enforces it); `webconfig`, `basicauth` and `tls_server` (what the server asks
 //! of its clients).
 
+pub mod approval;
 pub mod basicauth;
 pub mod cli;
 pub mod curl;
@@ -217,6 +218,7 @@ fn settings(config: &cli::Config) -> poll::Settings {
         max_backoff: config.max_backoff,
         settle: config.settle,
         reload_on_start: config.reload_on_start,
+        secret_roots: config.secret_roots.clone(),
     }
 }
 
@@ -293,6 +295,10 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
     }
     if let Some(path) = config.state_file {
         poller = poller.with_state_file(path);
+    }
+    if let Some(expect) = config.expect {
+        let hide = config.secret_roots.contains(&true);
+        poller = poller.with_gate(approval::Gate::new(expect, hide));
     }
     if let Some(r) = config.render {
         let vars = variables(&r.ordinal_from);

@@ -4,6 +4,7 @@
 //! last published copy. Neither ever waits on the other: publishing skips a tick if the server
 //! happens to be taking a copy, and health reads one atomic timestamp.
 
+use crate::digest::{hex, Hash};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ pub struct TargetStats {
     /// Cumulative counts per bucket of `BUCKETS`.
     pub buckets: [u64; BUCKETS.len()],
     pub duration_sum: f64,
+    /// The state digest this target last acknowledged (None before it did, or when hidden).
+    pub acked: Option<Hash>,
 }
 
 impl TargetStats {
@@ -66,6 +69,16 @@ pub struct Stats {
     pub watched_files: u64,
     pub watched_bytes: u64,
     pub changes: u64,
+    /// Unix seconds of the last successful scan, 0 before the first.
+    pub last_scan_success: f64,
+    /// `--interval`, in seconds.
+    pub interval_seconds: f64,
+    /// The last successful scan's state digest; None before it, or when hidden (`--secret-path`).
+    pub content_digest: Option<Hash>,
+    /// The last successful scan's root digests, by root as given, `--secret-path`s left out.
+    pub root_digests: Vec<(String, Hash)>,
+    /// `--expect`: whether the current content is the approved one; None without it.
+    pub approved: Option<bool>,
     pub targets: Vec<TargetStats>,
     /// `--config-file` rendering, when configured.
     pub render: Option<RenderStats>,
@@ -198,11 +211,14 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
     }
     let pending = s.targets.iter().filter(|t| t.pending_since > 0.0).count();
     #[rustfmt::skip]
-    let scalars: [(&str, &str, &str, f64); 11] = [
+    let scalars: [(&str, &str, &str, f64); 13] = [
         ("hashreload_polls_total", "counter", "Scans finished, successful or not.", s.polls as f64),
         ("hashreload_poll_errors_total", "counter",
             "Scans that failed (a Kubernetes snapshot kept changing during the read).", s.poll_errors as f64),
         ("hashreload_last_poll_duration_seconds", "gauge", "How long the last scan took.", s.last_poll_seconds),
+        ("hashreload_last_scan_success_timestamp_seconds", "gauge",
+            "Unix time of the last successful scan, 0 before the first.", s.last_scan_success),
+        ("hashreload_scan_interval_seconds", "gauge", "Time between full scans (--interval).", s.interval_seconds),
         ("hashreload_watched_files", "gauge", "Files in the last successful scan.", s.watched_files as f64),
         ("hashreload_watched_bytes", "gauge", "Bytes hashed by the last successful scan.", s.watched_bytes as f64),
         ("hashreload_changes_total", "counter",
@@ -218,6 +234,7 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
         o.family(name, kind, help);
         o.sample(name, &[], v);
     }
+    digests(&mut o, s);
     let name = "hashreload_reloads_total";
     o.family(
         name,
@@ -297,6 +314,47 @@ pub fn render(s: &Stats, p: &ProcessStats, version: &str) -> String {
     }
     incumbent(&mut o, s);
     o.0
+}
+
+/// Which content is mounted, approved and acknowledged, as `_info` series whose `digest` label
+/// changes with it: one series each, so cardinality stays constant.
+fn digests(o: &mut Exposition, s: &Stats) {
+    if let Some(d) = &s.content_digest {
+        let name = "hashreload_content_digest_info";
+        o.family(
+            name,
+            "gauge",
+            "Always 1; the state digest of the mounted content.",
+        );
+        o.sample(name, &[("digest", &hex(d))], 1.0);
+    }
+    if s.last_scan_success > 0.0 {
+        let name = "hashreload_root_digest_info";
+        o.family(name, "gauge", "Always 1; each watched root's digest.");
+        for (root, d) in &s.root_digests {
+            o.sample(name, &[("root", root), ("digest", &hex(d))], 1.0);
+        }
+    }
+    let name = "hashreload_acknowledged_digest_info";
+    o.family(
+        name,
+        "gauge",
+        "Always 1; the state digest each target last acknowledged.",
+    );
+    for t in &s.targets {
+        if let Some(d) = &t.acked {
+            o.sample(name, &[("target", &t.name), ("digest", &hex(d))], 1.0);
+        }
+    }
+    if let Some(approved) = s.approved {
+        let name = "hashreload_content_approved";
+        o.family(
+            name,
+            "gauge",
+            "1 if the mounted content is the --expect one, 0 while it is held.",
+        );
+        o.sample(name, &[], f64::from(u8::from(approved)));
+    }
 }
 
 /// The same figures under prometheus-config-reloader's names (thanos `pkg/reloader`), so the
@@ -427,11 +485,17 @@ mod tests {
             polls: 3,
             changes: 1,
             watched_files: 2,
+            last_scan_success: 9.5,
+            interval_seconds: 10.0,
+            content_digest: Some([0xab; 32]),
+            root_digests: vec![("/etc/a\"".to_string(), [1; 32])],
+            approved: Some(false),
             ..Stats::default()
         };
         let mut t = TargetStats::new("http://h/\"x\"");
         t.observe(true, 0.02, 5.0);
         t.pending_since = 6.0;
+        t.acked = Some([2; 32]);
         s.targets.push(t);
         let text = render(&s, &ProcessStats::default(), "1.2.3");
         for line in [
@@ -446,6 +510,18 @@ mod tests {
             "hashreload_reload_duration_seconds_count{target=\"http://h/\\\"x\\\"\"} 1",
             "hashreload_last_reload_success_timestamp_seconds{target=\"http://h/\\\"x\\\"\"} 5",
             "process_open_fds 0",
+            "hashreload_last_scan_success_timestamp_seconds 9.5",
+            "hashreload_scan_interval_seconds 10",
+            &format!("hashreload_content_digest_info{{digest=\"{}\"}} 1", "ab".repeat(32)),
+            &format!(
+                "hashreload_root_digest_info{{root=\"/etc/a\\\"\",digest=\"{}\"}} 1",
+                "01".repeat(32)
+            ),
+            &format!(
+                "hashreload_acknowledged_digest_info{{target=\"http://h/\\\"x\\\"\",digest=\"{}\"}} 1",
+                "02".repeat(32)
+            ),
+            "hashreload_content_approved 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}:\n{text}");
         }
@@ -454,11 +530,30 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .collect();
         // The -tls build adds hashreload_tls_insecure_skip_verify.
-        assert_eq!(names.len(), 25 + usize::from(cfg!(feature = "tls")));
+        assert_eq!(names.len(), 31 + usize::from(cfg!(feature = "tls")));
         for n in names {
             let n = n.split(' ').next().unwrap();
             assert!(text.contains(&format!("# HELP {n} ")), "{n}");
         }
+    }
+
+    #[test]
+    fn digest_series_wait_for_a_scan_and_stay_away_when_hidden() {
+        let mut s = Stats {
+            root_digests: vec![("/etc/a".to_string(), [1; 32])],
+            targets: vec![TargetStats::new("t")],
+            ..Stats::default()
+        };
+        let text = render(&s, &ProcessStats::default(), "1");
+        for absent in ["digest=", "hashreload_content_approved"] {
+            assert!(!text.contains(absent), "{absent} before a scan:\n{text}");
+        }
+        // A --secret-path: the poller leaves the state digests out, roots stay.
+        s.last_scan_success = 1.0;
+        let text = render(&s, &ProcessStats::default(), "1");
+        let with_digest: Vec<&str> = text.lines().filter(|l| l.contains("digest=")).collect();
+        assert_eq!(with_digest.len(), 1, "{text}");
+        assert!(with_digest[0].starts_with("hashreload_root_digest_info{root=\"/etc/a\""));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! then record it). Exit codes: 0 unchanged or delivered, 1 a delivery failed (state untouched),
 //! 2 usage, 3 the content is not the expected one.
 
-use crate::cli::{DigestConfig, Expect, Output};
+use crate::approval::{self, Expect};
+use crate::cli::{DigestConfig, Output};
 use crate::digest::{self, hex, Hash, Manifest};
 use crate::poll::{self, Clock, Settings};
 use crate::target::Deliver;
@@ -18,51 +19,6 @@ fn scan(paths: &[PathBuf]) -> Result<Vec<Manifest>, volume::ScanError> {
 
 fn labels(paths: &[PathBuf]) -> Vec<&[u8]> {
     paths.iter().map(|p| volume::root_label(p)).collect()
-}
-
-/// Compares the state text with what was expected; on a mismatch, says what differs.
-fn check(text: &[u8], digest: &Hash, expect: &Expect) -> Result<(), String> {
-    let want = match expect {
-        Expect::Digest(h) => *h,
-        Expect::Manifest(m) => sha256(m),
-    };
-    if want == *digest {
-        return Ok(());
-    }
-    let mut msg = format!(
-        "content does not match: expected {}, found {}",
-        hex(&want),
-        hex(digest)
-    );
-    if let Expect::Manifest(m) = expect {
-        let (have, wanted) = (digest::manifest_lines(text), digest::manifest_lines(m));
-        let lookup = |lines: &[(&[u8], &[u8])], name: &[u8]| {
-            lines
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, h)| h.to_vec())
-        };
-        for (name, hash) in &wanted {
-            match lookup(&have, name) {
-                None => msg.push_str(&format!("\nmissing: {}", String::from_utf8_lossy(name))),
-                Some(h) if h != *hash => {
-                    msg.push_str(&format!("\nchanged: {}", String::from_utf8_lossy(name)))
-                }
-                Some(_) => {}
-            }
-        }
-        for (name, _) in &have {
-            if lookup(&wanted, name).is_none() {
-                msg.push_str(&format!("\nunexpected: {}", String::from_utf8_lossy(name)));
-            }
-        }
-    }
-    Err(msg)
-}
-
-fn sha256(data: &[u8]) -> Hash {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(data).into()
 }
 
 /// `hashreload digest`.
@@ -86,7 +42,10 @@ pub fn digest_command(cfg: DigestConfig) -> Exit {
     if std::io::stdout().lock().write_all(&out).is_err() {
         return Exit::Failed;
     }
-    match cfg.expect.map(|e| check(&text, &digest, &e)) {
+    match cfg
+        .expect
+        .map(|e| approval::check(&text, &digest, &e, false))
+    {
         Some(Err(msg)) => {
             eprintln!("hashreload: {msg}");
             Exit::Differs
@@ -144,10 +103,11 @@ pub fn once<C: Clock, T: Deliver>(
     let files: usize = manifests.iter().map(|m| m.entries.len()).sum();
     log::info(
         "scanned once",
-        &[("digest", &digest::short(&digest)), ("files", &files)],
+        &[("digest", &settings.shown(&digest)), ("files", &files)],
     );
     if let Some(expect) = expect {
-        if let Err(msg) = check(&digest::state_text(&roots), &digest, expect) {
+        let text = digest::state_text(&roots);
+        if let Err(msg) = approval::check(&text, &digest, expect, settings.hides()) {
             log::error("refusing to deliver", &[("reason", &msg)]);
             return Exit::Differs;
         }
@@ -192,37 +152,6 @@ pub fn once<C: Clock, T: Deliver>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn check_names_what_differs_given_a_manifest() {
-        let e = |p: &str, h: u8| digest::Entry {
-            path: p.as_bytes().to_vec(),
-            hash: [h; 32],
-        };
-        let approved = Manifest::new(vec![e("a", 1), e("b", 1), e("c", 1)]);
-        let mounted = Manifest::new(vec![e("a", 1), e("b", 2), e("d", 1)]);
-        let text = mounted.text();
-        assert!(check(
-            &approved.text(),
-            &approved.digest,
-            &Expect::Manifest(approved.text())
-        )
-        .is_ok());
-        let msg = check(&text, &mounted.digest, &Expect::Manifest(approved.text())).unwrap_err();
-        assert!(
-            msg.starts_with("content does not match: expected "),
-            "{msg}"
-        );
-        assert!(
-            msg.ends_with("\nchanged: b\nmissing: c\nunexpected: d"),
-            "{msg}"
-        );
-        let msg = check(&text, &mounted.digest, &Expect::Digest(approved.digest)).unwrap_err();
-        assert!(
-            !msg.contains('\n'),
-            "a bare digest cannot name files: {msg}"
-        );
-    }
 
     #[test]
     fn json_has_roots_files_and_the_digest() {

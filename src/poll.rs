@@ -6,6 +6,7 @@
 //! that succeeded is never sent the same change again because another failed. The clock and the
 //! scanner are parameters, so unit tests drive the loop without sleeping.
 
+use crate::approval::Gate;
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
 use crate::duration::format_duration;
 use crate::log;
@@ -48,9 +49,33 @@ pub struct Settings {
     pub max_backoff: Duration,
     pub settle: Duration,
     pub reload_on_start: bool,
+    /// Per root, in `--path` order: true for a `--secret-path`, whose digest, and every state
+    /// digest, are shown nowhere (logs, metrics, headers, a COMMAND's environment).
+    pub secret_roots: Vec<bool>,
 }
 
 impl Settings {
+    /// True when digests are shown nowhere.
+    pub fn hides(&self) -> bool {
+        self.secret_roots.contains(&true)
+    }
+
+    /// A digest as logs show it: its first 12 hex digits, or `hidden`.
+    pub fn shown(&self, h: &Hash) -> String {
+        match self.hides() {
+            true => "hidden".to_string(),
+            false => short(h),
+        }
+    }
+
+    /// What targets are told (`X-Hashreload-Digest`, `HASHRELOAD_DIGEST`): empty when hidden.
+    pub fn told(&self, h: &Hash) -> String {
+        match self.hides() {
+            true => String::new(),
+            false => digest::hex(h),
+        }
+    }
+
     /// The wait before the next attempt after a failure: `backoff` less up to 10 % jitter. Then
     /// `backoff` doubles, up to `--max-backoff`.
     fn retry_wait(&self, backoff: &mut Duration, rng: &mut u64) -> Duration {
@@ -122,6 +147,10 @@ pub struct Poller<C, S, T> {
     rendering: Option<Rendering>,
     /// The last scan's error, logged once until the error changes or a scan succeeds.
     scan_error: Option<ScanError>,
+    /// `--expect` in the daemon: content it does not approve is held, neither rendered nor
+    /// delivered, and is not pending.
+    gate: Option<Gate>,
+    approved: bool,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -150,6 +179,7 @@ where
             })
             .collect();
         let stats = Stats {
+            interval_seconds: settings.interval.as_secs_f64(),
             targets: targets
                 .iter()
                 .map(|t| TargetStats::new(t.target.name()))
@@ -176,7 +206,15 @@ where
             probe: None,
             rendering: None,
             scan_error: None,
+            gate: None,
+            approved: true,
         }
+    }
+
+    /// Delivers only content `gate` approves.
+    pub fn with_gate(mut self, gate: Gate) -> Self {
+        self.gate = Some(gate);
+        self
     }
 
     /// Renders with `run` each new state before it is delivered, and again whenever a full scan
@@ -286,6 +324,7 @@ where
         }
         if self.clock.now() >= self.next_scan {
             self.poll();
+            self.gate();
         }
         self.render();
         self.deliver();
@@ -319,13 +358,67 @@ where
 
     /// True when there is nothing to render, or the current state rendered.
     fn rendered(&self, r: &Rendering) -> bool {
-        self.current.is_none() || r.done == self.digest()
+        self.current.is_none() || !self.approved || r.done == self.digest()
     }
 
     fn is_pending(&self, t: &TargetState<T>) -> bool {
-        self.current
-            .as_ref()
-            .is_some_and(|c| t.acked != Some(c.digest))
+        self.approved
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|c| t.acked != Some(c.digest))
+    }
+
+    /// What is mounted now, for the digest series: the state digest unless hidden, and each
+    /// root's that is not a `--secret-path`.
+    fn record_digests(&mut self, new: &State) {
+        let hides = self.settings.hides();
+        self.stats.content_digest = Some(new.digest).filter(|_| !hides);
+        let shown = (self.labels.iter().zip(&new.manifests).enumerate())
+            .filter(|(i, _)| self.settings.secret_roots.get(*i) != Some(&true));
+        self.stats.root_digests.clear();
+        for (_, (label, m)) in shown {
+            let label = String::from_utf8_lossy(label).into_owned();
+            self.stats.root_digests.push((label, m.digest));
+        }
+    }
+
+    /// Checks the current content against `--expect` (re-reading its FILE). Held content is
+    /// pending for no target; once approved content is mounted, every target that has not
+    /// acknowledged it is pending from now, with a fresh backoff.
+    fn gate(&mut self) {
+        let (Some(gate), Some(current)) = (&mut self.gate, &self.current) else {
+            return;
+        };
+        gate.refresh();
+        let labels = &self.labels;
+        let approved = gate.approves(&current.digest, || {
+            let roots: Vec<(&[u8], &Manifest)> = labels
+                .iter()
+                .map(|l| l.as_slice())
+                .zip(&current.manifests)
+                .collect();
+            digest::state_text(&roots)
+        });
+        self.stats.approved = Some(approved);
+        if approved == self.approved {
+            return;
+        }
+        self.approved = approved;
+        let digest = current.digest;
+        let (now, unix) = (self.clock.now(), self.clock.unix());
+        for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
+            stats.pending_since = 0.0;
+            if approved && t.acked != Some(digest) {
+                stats.pending_since = unix;
+                t.backoff = self.settings.retry_interval;
+                t.next_attempt = now;
+            }
+        }
+        if let Some(r) = &mut self.rendering {
+            r.backoff = self.settings.retry_interval;
+            r.next_attempt = now;
+        }
     }
 
     fn poll(&mut self) {
@@ -372,6 +465,7 @@ where
         }
         self.stats.watched_files = manifests.iter().map(|m| m.entries.len() as u64).sum();
         self.stats.watched_bytes = manifests.iter().map(|m| m.bytes).sum();
+        self.stats.last_scan_success = self.clock.unix();
         let roots: Vec<(&[u8], &Manifest)> = self
             .labels
             .iter()
@@ -382,12 +476,13 @@ where
             digest: state_digest(&roots),
             manifests,
         };
+        self.record_digests(&new);
         if log::enabled(log::Level::Debug) {
             let files: usize = new.manifests.iter().map(|m| m.entries.len()).sum();
             log::debug(
                 "scanned",
                 &[
-                    ("digest", &short(&new.digest)),
+                    ("digest", &self.settings.shown(&new.digest)),
                     ("files", &files),
                     ("took", &format_duration(now - start)),
                 ],
@@ -408,7 +503,7 @@ where
             None => {
                 log::debug(
                     "change seen, waiting for it to settle",
-                    &[("digest", &short(&new.digest))],
+                    &[("digest", &self.settings.shown(&new.digest))],
                 );
                 self.settling = Some(Settling {
                     candidate: new.digest,
@@ -442,19 +537,23 @@ where
             "hashreload started",
             &[
                 ("version", &VERSION),
-                ("digest", &short(&new.digest)),
+                ("digest", &self.settings.shown(&new.digest)),
                 ("interval", &format_duration(self.settings.interval)),
                 ("data_check", &data_check),
                 ("targets", &names.join(",")),
             ],
         );
-        for (label, m) in self.labels.iter().zip(&new.manifests) {
+        for (i, (label, m)) in self.labels.iter().zip(&new.manifests).enumerate() {
+            let digest = match self.settings.secret_roots.get(i) {
+                Some(true) => "hidden".to_string(),
+                _ => short(&m.digest),
+            };
             log::info(
                 "watching",
                 &[
                     ("root", &String::from_utf8_lossy(label)),
                     ("files", &m.entries.len()),
-                    ("digest", &short(&m.digest)),
+                    ("digest", &digest),
                 ],
             );
         }
@@ -476,6 +575,7 @@ where
                 None if self.settings.reload_on_start => None,
                 None => Some(new.digest),
             };
+            stats.acked = t.acked.filter(|_| !self.settings.hides());
             if t.acked != Some(new.digest) {
                 stats.pending_since = now;
                 if t.acked.is_some() {
@@ -483,7 +583,10 @@ where
                         "content changed while stopped, delivering",
                         &[
                             ("target", &t.target.name()),
-                            ("recorded", &short(&t.acked.unwrap_or_default())),
+                            (
+                                "recorded",
+                                &self.settings.shown(&t.acked.unwrap_or_default()),
+                            ),
                         ],
                     );
                 }
@@ -505,8 +608,8 @@ where
             log::info(
                 "content changed",
                 &[
-                    ("old", &short(&old.digest)),
-                    ("new", &short(&new.digest)),
+                    ("old", &self.settings.shown(&old.digest)),
+                    ("new", &self.settings.shown(&new.digest)),
                     ("added", &added),
                     ("changed", &changed),
                     ("removed", &removed),
@@ -520,7 +623,8 @@ where
         }
         let unix = self.clock.unix();
         for (t, stats) in self.targets.iter_mut().zip(&mut self.stats.targets) {
-            if t.acked == Some(new.digest) {
+            // Held content (`--expect`) becomes pending when the gate approves it.
+            if t.acked == Some(new.digest) || !self.approved {
                 stats.pending_since = 0.0;
                 continue;
             }
@@ -536,7 +640,9 @@ where
     /// Renders the current state if it has not rendered and an attempt is due. A failure leaves
     /// the previous output in place and holds deliveries back: the server would only reread it.
     fn render(&mut self) {
-        let Some(digest) = self.digest() else { return };
+        let Some(digest) = self.digest().filter(|_| self.approved) else {
+            return;
+        };
         let now = self.clock.now();
         let Some(r) = self.rendering.as_mut() else {
             return;
@@ -595,9 +701,12 @@ where
         if self.rendering.as_ref().is_some_and(|r| !self.rendered(r)) {
             return;
         }
-        let Some(current) = &self.current else { return };
+        let Some(current) = self.current.as_ref().filter(|_| self.approved) else {
+            return;
+        };
         let digest = current.digest;
-        let hex = digest::hex(&digest);
+        let (hex, shown) = (self.settings.told(&digest), self.settings.shown(&digest));
+        let hides = self.settings.hides();
         for i in 0..self.targets.len() {
             let now = self.clock.now();
             let t = &mut self.targets[i];
@@ -621,10 +730,11 @@ where
                             ("target", &t.target.name()),
                             ("result", &detail),
                             ("duration", &took),
-                            ("digest", &short(&digest)),
+                            ("digest", &shown),
                         ],
                     );
                     t.acked = Some(digest);
+                    stats.acked = Some(digest).filter(|_| !hides);
                     t.failures = 0;
                     t.backoff = self.settings.retry_interval;
                     self.save_state();
@@ -639,7 +749,7 @@ where
                             ("target", &t.target.name()),
                             ("error", &error),
                             ("duration", &took),
-                            ("digest", &short(&digest)),
+                            ("digest", &shown),
                             ("failures", &t.failures),
                             ("retry_in", &format_duration(wait)),
                         ],
@@ -669,7 +779,7 @@ pub fn deliver_once<C: Clock, T: Deliver>(
     attempts: u32,
     settings: &Settings,
 ) -> bool {
-    let hex = digest::hex(digest);
+    let hex = settings.told(digest);
     let mut rng = u64::from(std::process::id()) | 1;
     let mut all = true;
     for (t, _) in targets.iter_mut().zip(pending).filter(|(_, p)| **p) {
@@ -832,6 +942,7 @@ mod tests {
             max_backoff: Duration::from_secs(8),
             settle: Duration::ZERO,
             reload_on_start: false,
+            secret_roots: Vec::new(),
         }
     }
 
@@ -918,6 +1029,110 @@ mod tests {
         w.run(&mut p, Duration::from_secs(10));
         assert_eq!(w.sent(0), [short_of("v2")]);
         assert_eq!(p.pending(), 0);
+    }
+
+    fn digest_of(s: &str) -> Hash {
+        content(s)[0].digest
+    }
+
+    #[test]
+    fn held_content_is_neither_rendered_delivered_nor_pending_until_approved() {
+        use crate::approval::{Expect, Gate};
+        let (w, p) = world(vec![vec![]], settings());
+        let mut p = p.with_gate(Gate::new(Expect::Digest(digest_of("v2")), false));
+        w.run(&mut p, Duration::from_secs(3));
+        // The first scan counts as acknowledged, approved or not; it is held all the same.
+        assert_eq!(p.stats().approved, Some(false));
+        assert_eq!(p.stats().targets[0].acked, Some(digest_of("v1")));
+        w.set("v3");
+        w.run(&mut p, Duration::from_secs(10));
+        assert!(w.sent(0).is_empty(), "unapproved content delivered");
+        assert_eq!(p.pending(), 0, "held is not pending");
+        assert_eq!(p.stats().targets[0].pending_since, 0.0);
+        assert_eq!(p.stats().content_digest, Some(digest_of("v3")));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(12));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+        assert_eq!(p.stats().approved, Some(true));
+        assert_eq!(p.stats().targets[0].acked, Some(digest_of("v2")));
+        assert_eq!(p.pending(), 0);
+    }
+
+    #[test]
+    fn a_new_approved_manifest_releases_held_content() {
+        use crate::approval::{Expect, Gate};
+        let dir = std::env::temp_dir().join(format!("hashreload-poll-gate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("approved");
+        let text = |v: &str| content(v)[0].text();
+        std::fs::write(&file, text("v1")).unwrap();
+        let (w, p) = world(vec![vec![false]], settings());
+        let gate = Gate::new(Expect::Manifest(text("v1"), file.clone()), false);
+        let mut p = p.with_gate(gate);
+        w.run(&mut p, Duration::from_secs(2));
+        assert_eq!(p.stats().approved, Some(true));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(5));
+        assert!(w.sent(0).is_empty());
+        assert_eq!(p.stats().approved, Some(false));
+        std::fs::write(&file, text("v2")).unwrap();
+        // Released at the next full scan; the first attempt fails and is retried: still pending.
+        w.run(&mut p, Duration::from_secs(6) + Duration::from_millis(500));
+        assert_eq!(w.sent(0), [short_of("v2")]);
+        assert_eq!(p.pending(), 1);
+        assert!(p.stats().targets[0].pending_since > 0.0);
+        w.run(&mut p, Duration::from_secs(9));
+        assert_eq!(w.sent(0), [short_of("v2"), short_of("v2")]);
+        assert_eq!(p.pending(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_digest_series_follow_scans_and_acknowledgements() {
+        let (w, mut p) = world(
+            vec![vec![]],
+            Settings {
+                reload_on_start: true,
+                ..settings()
+            },
+        );
+        assert_eq!(p.stats().last_scan_success, 0.0);
+        assert_eq!(p.stats().interval_seconds, 1.0);
+        w.run(&mut p, Duration::from_millis(10));
+        let s = p.stats();
+        assert_eq!(s.content_digest, Some(digest_of("v1")));
+        assert_eq!(s.root_digests, [("/r".to_string(), digest_of("v1"))]);
+        assert_eq!(s.last_scan_success, 1000.0);
+        assert_eq!(
+            s.targets[0].acked,
+            Some(digest_of("v1")),
+            "delivered at start"
+        );
+        assert_eq!(s.approved, None, "no --expect, no approval series");
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(3));
+        assert_eq!(p.stats().targets[0].acked, Some(digest_of("v2")));
+        assert_eq!(p.stats().last_scan_success, 1003.0);
+    }
+
+    #[test]
+    fn a_secret_root_hides_every_digest() {
+        let (w, mut p) = world(
+            vec![vec![]],
+            Settings {
+                secret_roots: vec![true],
+                ..settings()
+            },
+        );
+        w.run(&mut p, Duration::from_secs(1));
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(3));
+        let got: Vec<String> = w.got[0].borrow().iter().map(|(_, d)| d.clone()).collect();
+        assert_eq!(got, [""], "a delivery, without the digest");
+        let s = p.stats();
+        assert_eq!((s.content_digest, s.targets[0].acked), (None, None));
+        assert!(s.root_digests.is_empty());
+        assert_eq!(s.changes, 1);
     }
 
     #[test]

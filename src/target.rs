@@ -323,8 +323,11 @@ impl Http {
         let o = &*self.options;
         let mut req = ureq::http::Request::builder()
             .method(o.method.as_str())
-            .uri(&self.url.url)
-            .header("X-Hashreload-Digest", digest);
+            .uri(&self.url.url);
+        // Empty when digests are hidden (`--secret-path`).
+        if !digest.is_empty() {
+            req = req.header("X-Hashreload-Digest", digest);
+        }
         for (k, v) in &o.headers {
             req = req.header(k, v);
         }
@@ -482,9 +485,12 @@ impl Command {
     /// One run: a short description for the log, or why it failed.
     pub fn deliver(&self, digest: &str) -> Result<String, String> {
         let (child, pid) = process::spawn_group(|| {
-            let child = std::process::Command::new(&self.program)
+            let mut command = std::process::Command::new(&self.program);
+            if !digest.is_empty() {
+                command.env("HASHRELOAD_DIGEST", digest);
+            }
+            let child = command
                 .args(&self.args)
-                .env("HASHRELOAD_DIGEST", digest)
                 .stdin(std::process::Stdio::null())
                 .process_group(0)
                 .spawn()?;

@@ -212,18 +212,6 @@ fn expect_exits_3_and_names_what_differs() {
     );
     assert_eq!(hashreload(&[os("digest")]).0, 2);
     assert_eq!(hashreload(&[os("digest"), os("/nonexistent/x")]).0, 2);
-    assert_eq!(
-        hashreload(&[
-            os("-p"),
-            conf.as_os_str(),
-            os("-u"),
-            os("http://h/"),
-            os("--expect"),
-            os(&digest)
-        ])
-        .0,
-        2
-    );
 }
 
 #[test]

@@ -123,7 +123,16 @@ fn every_metric_is_documented_in_the_readme() {
     let t = Tmp::new();
     t.write("d/a", "a");
     let r = Receiver::start(vec![]);
-    let (_p, port) = serve(Run::new(t.path("d")).url(r.url("/")).default_interval());
+    // With --expect for hashreload_content_approved; a scan must have run for the digest series.
+    let expect = format!("--expect={}", "0".repeat(64));
+    let run = Run::new(t.path("d")).url(r.url("/")).default_interval();
+    let (_p, port) = serve(run.args(&[&expect]));
+    let approved = || {
+        get(port, "/metrics")
+            .1
+            .contains("hashreload_content_approved 0")
+    };
+    assert!(wait_until(10, approved));
     let (_, m) = get(port, "/metrics");
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
@@ -132,7 +141,7 @@ fn every_metric_is_documented_in_the_readme() {
         .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next())
         .collect();
     // Ours and prometheus-config-reloader's; the render families are checked in tests/operator.rs.
-    assert_eq!(families.len(), 25);
+    assert_eq!(families.len(), 31);
     for f in families {
         assert!(readme.contains(&format!("| `{f}")), "README lacks {f}");
     }
