@@ -126,14 +126,15 @@ fn query(port: u16, expr: &str) -> Vec<Series> {
     let lines = json(
         &body,
         &format!(
-            "'\\n'.join(' '.join(k + '=' + r['metric'][k] for k in {KEYS:?} if k in r['metric']) \
-             + '\\t' + r['value'][1] for r in d['data']['result'])"
+            "'\\n'.join(r['value'][1] + '\\t' + ' '.join(k + '=' + r['metric'][k] \
+             for k in {KEYS:?} if k in r['metric']) for r in d['data']['result'])"
         ),
     );
+    // The value first: json() trims the output, and a series without those labels ends in a tab.
     let mut all: Vec<Series> = lines
         .lines()
         .map(|l| {
-            let (key, value) = l.split_once('\t').unwrap();
+            let (value, key) = l.split_once('\t').unwrap_or((l, ""));
             (key.to_string(), value.parse().unwrap())
         })
         .collect();
