@@ -232,10 +232,7 @@ impl Gate {
     }
 
     fn shown(&self, h: &Hash) -> String {
-        match self.hide {
-            true => "hidden".to_string(),
-            false => digest::short(h),
-        }
+        digest::shown(h, self.hide)
     }
 }
 

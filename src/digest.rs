@@ -158,6 +158,14 @@ pub fn short(hash: &Hash) -> String {
     h
 }
 
+/// A digest as logs show it: `short`, or `hidden` for one that covers a `--secret-path`.
+pub fn shown(hash: &Hash, hide: bool) -> String {
+    match hide {
+        true => "hidden".to_string(),
+        false => short(hash),
+    }
+}
+
 /// Streams a reader through SHA-256 with one reused buffer, so memory never grows with file size.
 pub struct Hasher {
     buf: Vec<u8>,

@@ -62,10 +62,7 @@ impl Settings {
 
     /// A digest as logs show it: its first 12 hex digits, or `hidden`.
     pub fn shown(&self, h: &Hash) -> String {
-        match self.hides() {
-            true => "hidden".to_string(),
-            false => short(h),
-        }
+        digest::shown(h, self.hides())
     }
 
     /// What targets are told (`X-Hashreload-Digest`, `HASHRELOAD_DIGEST`): empty when hidden.
@@ -544,10 +541,8 @@ where
             ],
         );
         for (i, (label, m)) in self.labels.iter().zip(&new.manifests).enumerate() {
-            let digest = match self.settings.secret_roots.get(i) {
-                Some(true) => "hidden".to_string(),
-                _ => short(&m.digest),
-            };
+            let secret = self.settings.secret_roots.get(i) == Some(&true);
+            let digest = digest::shown(&m.digest, secret);
             log::info(
                 "watching",
                 &[
@@ -1036,7 +1031,7 @@ mod tests {
     }
 
     #[test]
-    fn held_content_is_neither_rendered_delivered_nor_pending_until_approved() {
+    fn held_content_is_neither_delivered_nor_pending_until_approved() {
         use crate::approval::{Expect, Gate};
         let (w, p) = world(vec![vec![]], settings());
         let mut p = p.with_gate(Gate::new(Expect::Digest(digest_of("v2")), false));
@@ -1168,6 +1163,26 @@ mod tests {
                 }),
             }
         }
+    }
+
+    #[test]
+    fn held_content_is_not_rendered() {
+        use crate::approval::{Expect, Gate};
+        let (broken, runs) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(0)));
+        let (w, p) = world(vec![vec![]], settings());
+        let gate = Gate::new(Expect::Digest(digest_of("v1")), false);
+        let mut p = p.with_render(renderer(broken, runs.clone()), || false).with_gate(gate);
+        w.run(&mut p, Duration::from_secs(2));
+        assert_eq!(runs.get(), 1, "the approved first state renders");
+        w.set("v2");
+        w.run(&mut p, Duration::from_secs(6));
+        assert_eq!(runs.get(), 1, "held content rendered");
+        assert!(w.sent(0).is_empty());
+        // Back to the approved state, whose render is still the output: nothing to do.
+        w.set("v1");
+        w.run(&mut p, Duration::from_secs(8));
+        assert_eq!(runs.get(), 1);
+        assert_eq!(p.stats().approved, Some(true));
     }
 
     #[test]
