@@ -1171,7 +1171,9 @@ mod tests {
         let (broken, runs) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(0)));
         let (w, p) = world(vec![vec![]], settings());
         let gate = Gate::new(Expect::Digest(digest_of("v1")), false);
-        let mut p = p.with_render(renderer(broken, runs.clone()), || false).with_gate(gate);
+        let mut p = p
+            .with_render(renderer(broken, runs.clone()), || false)
+            .with_gate(gate);
         w.run(&mut p, Duration::from_secs(2));
         assert_eq!(runs.get(), 1, "the approved first state renders");
         w.set("v2");
