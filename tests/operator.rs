@@ -269,7 +269,7 @@ fn prometheus_init_then_sidecar_render_and_reload() {
     let families = metrics
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next());
-    assert_eq!(families.clone().count(), 28, "with the render families");
+    assert_eq!(families.clone().count(), 33, "with the render families");
     for f in families {
         assert!(readme.contains(&format!("| `{f}")), "README lacks {f}");
     }
