@@ -475,8 +475,12 @@ fn prometheus_scraping_a_fleet_answers_every_rule_and_dashboard_query() {
         "{}",
         pod("stuck-0").proc.log()
     );
-    // Down: Prometheus' scrapes of it time out.
+    // Down: Prometheus' scrapes of it time out. First a few scrapes, so that rate() over the
+    // window still has two samples from before the stop (on a busy machine it may have had one).
     let frozen = pod("frozen-0");
+    let samples = "count_over_time(hashreload_build_info{job=\"frozen\"}[5m])";
+    let scraped = || query(port, samples).first().is_some_and(|s| s.1 >= 3.0);
+    assert!(wait_until(30, scraped), "{:?}", query(port, samples));
     unsafe { libc::kill(frozen.proc.child.id() as i32, libc::SIGSTOP) };
     let resume = Stopped(frozen.proc.child.id());
 
