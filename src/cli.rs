@@ -1214,14 +1214,19 @@ fn under(file: &Path, root: &Path) -> bool {
 fn secret_roots(o: &Options, paths: &[PathBuf]) -> Result<Vec<bool>, UsageError> {
     let mut secret = vec![false; paths.len()];
     for (s, v) in o.values("secret-path") {
-        match paths.iter().position(|p| p == Path::new(v)) {
-            Some(i) => secret[i] = true,
-            None => {
-                let v = Path::new(v).display();
-                return usage(format!(
-                    "{s} {v}: not a watched path; give it with --path too"
-                ));
+        // Every root it names: a path given twice is watched twice.
+        let mut named = false;
+        for (i, p) in paths.iter().enumerate() {
+            if p == Path::new(v) {
+                secret[i] = true;
+                named = true;
             }
+        }
+        if !named {
+            let v = Path::new(v).display();
+            return usage(format!(
+                "{s} {v}: not a watched path; give it with --path too"
+            ));
         }
     }
     Ok(secret)
@@ -1943,6 +1948,9 @@ mod tests {
             "/tmp",
         ]);
         assert_eq!(c.secret_roots, [false, true]);
+        let twice = ["-p", "/tmp", "-p", "/", "-p", "/tmp", "-u", "http://h/"];
+        let c = config(&[&twice[..], &["--secret-path=/tmp"]].concat());
+        assert_eq!(c.secret_roots, [true, false, true]);
         assert_eq!(
             config(&["-p", "/", "-u", "http://h/"]).secret_roots,
             [false]

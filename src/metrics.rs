@@ -75,8 +75,9 @@ pub struct Stats {
     pub interval_seconds: f64,
     /// The last successful scan's state digest; None before it, or when hidden (`--secret-path`).
     pub content_digest: Option<Hash>,
-    /// The last successful scan's root digests, by root as given, `--secret-path`s left out.
-    pub root_digests: Vec<(String, Hash)>,
+    /// The last successful scan's root digests, by root as given, `--secret-path`s left out
+    /// (shared names: the copy published after every tick allocates nothing for them).
+    pub root_digests: Vec<(Arc<str>, Hash)>,
     /// `--expect`: whether the current content is the approved one; None without it.
     pub approved: Option<bool>,
     pub targets: Vec<TargetStats>,
@@ -488,7 +489,7 @@ mod tests {
             last_scan_success: 9.5,
             interval_seconds: 10.0,
             content_digest: Some([0xab; 32]),
-            root_digests: vec![("/etc/a\"".to_string(), [1; 32])],
+            root_digests: vec![("/etc/a\"".into(), [1; 32])],
             approved: Some(false),
             ..Stats::default()
         };
@@ -540,7 +541,7 @@ mod tests {
     #[test]
     fn digest_series_wait_for_a_scan_and_stay_away_when_hidden() {
         let mut s = Stats {
-            root_digests: vec![("/etc/a".to_string(), [1; 32])],
+            root_digests: vec![("/etc/a".into(), [1; 32])],
             targets: vec![TargetStats::new("t")],
             ..Stats::default()
         };

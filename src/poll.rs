@@ -148,6 +148,8 @@ pub struct Poller<C, S, T> {
     /// delivered, and is not pending.
     gate: Option<Gate>,
     approved: bool,
+    /// Each root's name for `hashreload_root_digest_info`; None for a `--secret-path`.
+    root_names: Vec<Option<Arc<str>>>,
 }
 
 impl<C, S, T> Poller<C, S, T>
@@ -183,6 +185,12 @@ where
                 .collect(),
             ..Stats::default()
         };
+        let root_names = (labels.iter().enumerate())
+            .map(|(i, l)| match settings.secret_roots.get(i) {
+                Some(true) => None,
+                _ => Some(Arc::from(String::from_utf8_lossy(l))),
+            })
+            .collect();
         let seed = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
@@ -205,6 +213,7 @@ where
             scan_error: None,
             gate: None,
             approved: true,
+            root_names,
         }
     }
 
@@ -371,12 +380,10 @@ where
     fn record_digests(&mut self, new: &State) {
         let hides = self.settings.hides();
         self.stats.content_digest = Some(new.digest).filter(|_| !hides);
-        let shown = (self.labels.iter().zip(&new.manifests).enumerate())
-            .filter(|(i, _)| self.settings.secret_roots.get(*i) != Some(&true));
+        let shown = self.root_names.iter().zip(&new.manifests);
         self.stats.root_digests.clear();
-        for (_, (label, m)) in shown {
-            let label = String::from_utf8_lossy(label).into_owned();
-            self.stats.root_digests.push((label, m.digest));
+        for (name, m) in shown.filter_map(|(n, m)| Some((n.clone()?, m))) {
+            self.stats.root_digests.push((name, m.digest));
         }
     }
 
@@ -700,7 +707,6 @@ where
             return;
         };
         let digest = current.digest;
-        let (hex, shown) = (self.settings.told(&digest), self.settings.shown(&digest));
         let hides = self.settings.hides();
         for i in 0..self.targets.len() {
             let now = self.clock.now();
@@ -708,6 +714,8 @@ where
             if t.acked == Some(digest) || now < t.next_attempt {
                 continue;
             }
+            // Made only for an attempt: this runs at every tick.
+            let (hex, shown) = (self.settings.told(&digest), self.settings.shown(&digest));
             let result = t.target.deliver(&hex);
             let end = self.clock.now();
             let took = format_duration(end - now);
@@ -1096,7 +1104,7 @@ mod tests {
         w.run(&mut p, Duration::from_millis(10));
         let s = p.stats();
         assert_eq!(s.content_digest, Some(digest_of("v1")));
-        assert_eq!(s.root_digests, [("/r".to_string(), digest_of("v1"))]);
+        assert_eq!(s.root_digests, [("/r".into(), digest_of("v1"))]);
         assert_eq!(s.last_scan_success, 1000.0);
         assert_eq!(
             s.targets[0].acked,
