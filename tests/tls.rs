@@ -24,21 +24,18 @@ fn pki() -> Pki {
     Pki { t, ca, server }
 }
 
-/// One pass of `--once` against `url`, one attempt: the exit code and the log.
-fn once(p: &Pki, url: &str, args: &[&str]) -> (i32, String) {
-    let dir = p.t.path("config");
-    let mut all = vec![
-        "-p",
-        dir.to_str().unwrap(),
-        "-u",
-        url,
-        "-X",
-        "GET",
-        "--once",
-    ];
-    all.extend_from_slice(&["--attempts", "1", "--timeout", "5s"]);
+/// One pass of `--once` watching `dir` against `url`, one attempt: the exit code and the log.
+fn once_in(dir: &std::path::Path, url: &str, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["-p", path(dir), "-u", url, "--once", "--attempts", "1"];
     all.extend_from_slice(args);
     run(&all)
+}
+
+/// `once_in` the test's config directory, with GET (what `openssl s_server -www` answers) and
+/// a 5 s timeout unless `args` give another.
+fn once(p: &Pki, url: &str, args: &[&str]) -> (i32, String) {
+    let args = [&["-X", "GET", "--timeout", "5s"], args].concat();
+    once_in(&p.t.path("config"), url, &args)
 }
 
 fn path(p: &std::path::Path) -> &str {
@@ -558,25 +555,11 @@ fn prometheus_and_alertmanager_with_client_certificates_and_basic_auth_are_reloa
     // Without the client certificate, or with a wrong password, nothing is reloaded.
     let dir = p.t.path("etc-prometheus");
     let url = format!("https://reloader:reload-secret@localhost:{prom_port}/-/reload");
-    let (code, log) = run(&[
-        "-p",
-        path(&dir),
-        "-u",
-        &url,
-        "--once",
-        "--attempts",
-        "1",
-        "--tls-ca-file",
-        path(&p.ca.cert),
-    ]);
+    let (code, log) = once_in(&dir, &url, &["--tls-ca-file", path(&p.ca.cert)]);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("TLS: client certificate required"), "{log}");
     let wrong = format!("https://reloader:wrong@localhost:{prom_port}/-/reload");
-    let (code, log) = run(&[
-        &["-p", path(&dir), "-u", &wrong, "--once", "--attempts", "1"],
-        &tls[..],
-    ]
-    .concat());
+    let (code, log) = once_in(&dir, &wrong, &tls);
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("HTTP 401"), "{log}");
     assert!(
@@ -680,20 +663,7 @@ fn the_servers_own_certificate_is_pinned_and_a_mismatch_stays_pending_until_the_
         p.ca.issue_with("expired", Role::Server, &service, false, "-1");
     operator_web_config(&web, &expired);
     let s = TlsServer::start(&expired, &[]);
-    let dir = p.t.path("config");
-    let (code, log) = run(&[
-        "-p",
-        path(&dir),
-        "-u",
-        &s.url("localhost"),
-        "-X",
-        "GET",
-        "--once",
-        "--attempts",
-        "1",
-        "--web-config-file",
-        path(&web),
-    ]);
+    let (code, log) = once(&p, &s.url("localhost"), &["--web-config-file", path(&web)]);
     assert_eq!(code, 1, "{log}");
     assert!(
         log.contains("TLS: the server's certificate has expired"),
@@ -704,12 +674,13 @@ fn the_servers_own_certificate_is_pinned_and_a_mismatch_stays_pending_until_the_
     let s = TlsServer::start(&new, &[]);
     let url = s.url("localhost");
     let with_ca = |extra: &[&str]| {
-        let mut all = vec!["-p", path(&dir), "-u", &url];
-        all.extend_from_slice(&["-X", "GET", "--once", "--attempts", "1"]);
-        all.extend_from_slice(&["--web-config-file", path(&web), "--tls-ca-file"]);
-        all.push(path(&p.ca.cert));
-        all.extend_from_slice(extra);
-        run(&all)
+        let ca = [
+            "--web-config-file",
+            path(&web),
+            "--tls-ca-file",
+            path(&p.ca.cert),
+        ];
+        once(&p, &url, &[&ca[..], extra].concat())
     };
     let (code, log) = with_ca(&[]);
     assert_eq!(code, 1, "{log}");
@@ -824,22 +795,10 @@ fn a_server_silent_in_the_handshake_is_a_timed_out_attempt() {
     // Accepts TCP and never says a word: the handshake waits on it.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();
-    let dir = p.t.path("config");
     let url = format!("https://localhost:{port}/");
     let start = std::time::Instant::now();
-    let (code, log) = run(&[
-        "-p",
-        path(&dir),
-        "-u",
-        &url,
-        "--once",
-        "--attempts",
-        "1",
-        "--timeout",
-        "1s",
-        "--tls-ca-file",
-        path(&p.ca.cert),
-    ]);
+    let ca = path(&p.ca.cert);
+    let (code, log) = once(&p, &url, &["--timeout", "1s", "--tls-ca-file", ca]);
     let took = start.elapsed();
     assert_eq!(code, 1, "{log}");
     assert!(log.contains("error=\"timed out\""), "{log}");
