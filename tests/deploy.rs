@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 /// Reads every hashreload container of every manifest (Python's yaml, which Debian ships).
 const EXTRACT: &str = r#"
@@ -86,18 +87,10 @@ fn containers() -> Vec<Container> {
         yaml,
         "python3 cannot import yaml; scripts/install-test-deps installs python3-yaml"
     );
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            EXTRACT,
-            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy"),
-        ])
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "the manifests do not parse");
+    let deploy = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy"));
+    let out = python(EXTRACT, &[deploy]);
     let mut all: Vec<Container> = Vec::new();
-    for line in String::from_utf8(out.stdout).unwrap().lines() {
+    for line in out.lines() {
         let (tag, rest) = line.split_once(' ').unwrap();
         if tag == "CONTAINER" {
             all.push(Container {

@@ -17,22 +17,6 @@ fn monitoring(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// Runs a Python program (with yaml and json imported) over argv; its stdout.
-fn python(program: &str, args: &[&Path]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(format!("import json, sys, yaml\n{program}"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python3 (needs python3-yaml): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// Each alert of the rules file: its name and expression, one per line (name TAB expr).
 fn rules() -> Vec<(String, String)> {
     let out = python(

@@ -726,6 +726,23 @@ pub fn promtool_accepts(exposition: &str) {
     );
 }
 
+/// Runs a Python program (with yaml and json imported) over argv; its stdout. Fails the test,
+/// with Python's error, unless it succeeds.
+pub fn python(program: &str, args: &[&Path]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import json, sys, yaml\n{program}"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python3 (needs python3-yaml): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Evaluates a Python expression over a JSON document `d`; returns what it prints.
 pub fn json(doc: &str, expr: &str) -> String {
     let mut py = Command::new("python3")
