@@ -60,6 +60,17 @@ pub struct Differences<'a> {
     pub unexpected: Vec<&'a [u8]>,
 }
 
+impl Differences<'_> {
+    /// Each kind of difference by the name the messages give it.
+    pub fn kinds(&self) -> [(&'static str, &[&[u8]]); 3] {
+        [
+            ("changed", &self.changed),
+            ("missing", &self.missing),
+            ("unexpected", &self.unexpected),
+        ]
+    }
+}
+
 /// Compares the content's state text with the expected manifest, line by line.
 pub fn differences<'a>(text: &'a [u8], expected: &'a [u8]) -> Differences<'a> {
     let (have, want) = (
@@ -105,11 +116,7 @@ pub fn check(text: &[u8], found: &Hash, expect: &Expect, hide: bool) -> Result<(
     };
     if let Expect::Manifest(m, _) = expect {
         let d = differences(text, m);
-        for (kind, names) in [
-            ("changed", &d.changed),
-            ("missing", &d.missing),
-            ("unexpected", &d.unexpected),
-        ] {
+        for (kind, names) in d.kinds() {
             for name in names {
                 msg.push_str(&format!("\n{kind}: {}", String::from_utf8_lossy(name)));
             }
@@ -207,17 +214,10 @@ impl Gate {
         self.logged = Some((*found, self.want));
         let (expected, found) = (self.shown(&self.want), self.shown(found));
         let mut fields: Vec<(&str, String)> = vec![("expected", expected), ("found", found)];
-        let text = match &self.expect {
-            Expect::Manifest(..) => text(),
-            Expect::Digest(_) => Vec::new(),
-        };
         if let Expect::Manifest(m, _) = &self.expect {
+            let text = text();
             let d = differences(&text, m);
-            for (kind, names) in [
-                ("changed", &d.changed),
-                ("missing", &d.missing),
-                ("unexpected", &d.unexpected),
-            ] {
+            for (kind, names) in d.kinds() {
                 if !names.is_empty() {
                     fields.push((kind, listed(names)));
                 }

@@ -297,8 +297,7 @@ fn watch(mut config: cli::Config, shared: Option<Arc<metrics::Shared>>) -> ! {
         poller = poller.with_state_file(path);
     }
     if let Some(expect) = config.expect {
-        let hide = config.secret_roots.contains(&true);
-        poller = poller.with_gate(approval::Gate::new(expect, hide));
+        poller = poller.with_gate(expect);
     }
     if let Some(r) = config.render {
         let vars = variables(&r.ordinal_from);

@@ -6,7 +6,7 @@
 //! that succeeded is never sent the same change again because another failed. The clock and the
 //! scanner are parameters, so unit tests drive the loop without sleeping.
 
-use crate::approval::Gate;
+use crate::approval::{Expect, Gate};
 use crate::digest::{self, short, state_digest, Entry, Hash, Manifest};
 use crate::duration::format_duration;
 use crate::log;
@@ -58,6 +58,11 @@ impl Settings {
     /// True when digests are shown nowhere.
     pub fn hides(&self) -> bool {
         self.secret_roots.contains(&true)
+    }
+
+    /// True for a `--secret-path` root, by its index in `--path` order.
+    pub fn secret(&self, root: usize) -> bool {
+        self.secret_roots.get(root) == Some(&true)
     }
 
     /// A digest as logs show it: its first 12 hex digits, or `hidden`.
@@ -186,9 +191,9 @@ where
             ..Stats::default()
         };
         let root_names = (labels.iter().enumerate())
-            .map(|(i, l)| match settings.secret_roots.get(i) {
-                Some(true) => None,
-                _ => Some(Arc::from(String::from_utf8_lossy(l))),
+            .map(|(i, l)| match settings.secret(i) {
+                true => None,
+                false => Some(Arc::from(String::from_utf8_lossy(l))),
             })
             .collect();
         let seed = SystemTime::now()
@@ -217,9 +222,9 @@ where
         }
     }
 
-    /// Delivers only content `gate` approves.
-    pub fn with_gate(mut self, gate: Gate) -> Self {
-        self.gate = Some(gate);
+    /// Delivers only content `--expect` approves (its digests hidden as the settings say).
+    pub fn with_gate(mut self, expect: Expect) -> Self {
+        self.gate = Some(Gate::new(expect, self.settings.hides()));
         self
     }
 
@@ -548,8 +553,7 @@ where
             ],
         );
         for (i, (label, m)) in self.labels.iter().zip(&new.manifests).enumerate() {
-            let secret = self.settings.secret_roots.get(i) == Some(&true);
-            let digest = digest::shown(&m.digest, secret);
+            let digest = digest::shown(&m.digest, self.settings.secret(i));
             log::info(
                 "watching",
                 &[
@@ -1040,9 +1044,8 @@ mod tests {
 
     #[test]
     fn held_content_is_neither_delivered_nor_pending_until_approved() {
-        use crate::approval::{Expect, Gate};
         let (w, p) = world(vec![vec![]], settings());
-        let mut p = p.with_gate(Gate::new(Expect::Digest(digest_of("v2")), false));
+        let mut p = p.with_gate(Expect::Digest(digest_of("v2")));
         w.run(&mut p, Duration::from_secs(3));
         // The first scan counts as acknowledged, approved or not; it is held all the same.
         assert_eq!(p.stats().approved, Some(false));
@@ -1063,15 +1066,13 @@ mod tests {
 
     #[test]
     fn a_new_approved_manifest_releases_held_content() {
-        use crate::approval::{Expect, Gate};
         let dir = std::env::temp_dir().join(format!("hashreload-poll-gate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("approved");
         let text = |v: &str| content(v)[0].text();
         std::fs::write(&file, text("v1")).unwrap();
         let (w, p) = world(vec![vec![false]], settings());
-        let gate = Gate::new(Expect::Manifest(text("v1"), file.clone()), false);
-        let mut p = p.with_gate(gate);
+        let mut p = p.with_gate(Expect::Manifest(text("v1"), file.clone()));
         w.run(&mut p, Duration::from_secs(2));
         assert_eq!(p.stats().approved, Some(true));
         w.set("v2");
@@ -1175,10 +1176,9 @@ mod tests {
 
     #[test]
     fn held_content_is_not_rendered() {
-        use crate::approval::{Expect, Gate};
         let (broken, runs) = (Rc::new(Cell::new(false)), Rc::new(Cell::new(0)));
         let (w, p) = world(vec![vec![]], settings());
-        let gate = Gate::new(Expect::Digest(digest_of("v1")), false);
+        let gate = Expect::Digest(digest_of("v1"));
         let mut p = p
             .with_render(renderer(broken, runs.clone()), || false)
             .with_gate(gate);
